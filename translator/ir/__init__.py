@@ -1,0 +1,81 @@
+"""The intermediate representation between stage 1 (Gateway API) and stage 2 (Envoy protos).
+
+Envoy-shaped but plain Python: frozen dataclasses, tuples in final order, names final. Stage 2
+turns a ``GatewayIR`` into xDS resources one to one, with no Gateway API knowledge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from translator.ir.cluster import Cluster, Endpoint, TlsCertificate, UpstreamProtocol
+from translator.ir.listener import DownstreamTls, HttpFilterChain, Listener, ListenerProtocol
+from translator.ir.route import (
+    NO_HEADER_MUTATION,
+    DirectResponseAction,
+    ForwardAction,
+    HeaderMatch,
+    HeaderMutation,
+    HeaderValue,
+    Mirror,
+    PathMatch,
+    PathMatchKind,
+    PathRewrite,
+    PathRewriteKind,
+    QueryParamMatch,
+    RedirectAction,
+    RetryPolicy,
+    Route,
+    RouteAction,
+    RouteConfig,
+    RouteMatch,
+    StringMatchKind,
+    VirtualHost,
+    WeightedBackend,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayIR:
+    """Everything one gateway's data planes need. Tuples are sorted by name."""
+
+    namespace: str
+    name: str
+    listeners: tuple[Listener, ...]
+    route_configs: tuple[RouteConfig, ...]
+    clusters: tuple[Cluster, ...]
+    secrets: tuple[TlsCertificate, ...]
+
+
+__all__ = [
+    "NO_HEADER_MUTATION",
+    "Cluster",
+    "DirectResponseAction",
+    "DownstreamTls",
+    "Endpoint",
+    "ForwardAction",
+    "GatewayIR",
+    "HeaderMatch",
+    "HeaderMutation",
+    "HeaderValue",
+    "HttpFilterChain",
+    "Listener",
+    "ListenerProtocol",
+    "Mirror",
+    "PathMatch",
+    "PathMatchKind",
+    "PathRewrite",
+    "PathRewriteKind",
+    "QueryParamMatch",
+    "RedirectAction",
+    "RetryPolicy",
+    "Route",
+    "RouteAction",
+    "RouteConfig",
+    "RouteMatch",
+    "StringMatchKind",
+    "TlsCertificate",
+    "UpstreamProtocol",
+    "VirtualHost",
+    "WeightedBackend",
+]

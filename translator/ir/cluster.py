@@ -1,0 +1,39 @@
+"""Upstream IR: clusters with their endpoints, and secrets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class UpstreamProtocol(StrEnum):
+    HTTP1 = "HTTP/1.1"
+    # Cleartext HTTP/2 with prior knowledge (appProtocol kubernetes.io/h2c).
+    H2C = "h2c"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    address: str
+    port: int
+    # Kubernetes zone, pod or node name when known; shown in dumps only.
+    hostname: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    """An EDS cluster: its ClusterLoadAssignment carries ``endpoints`` under the same name."""
+
+    name: str
+    endpoints: tuple[Endpoint, ...]
+    protocol: UpstreamProtocol = UpstreamProtocol.HTTP1
+    connect_timeout_seconds: float = 10.0
+    # "Service/ns/name:port"; for dumps only.
+    origin: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TlsCertificate:
+    name: str
+    certificate_chain: str
+    private_key: str

@@ -1,0 +1,168 @@
+"""Routing IR: route configurations, virtual hosts and routes, Envoy-shaped, plain values.
+
+Stage 1 produces these in final order (Gateway API precedence already applied); stage 2 and
+any reader may rely on tuple order being match order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class PathMatchKind(StrEnum):
+    EXACT = "Exact"
+    # Segment-aware prefix: "/foo" matches "/foo" and "/foo/bar", never "/foobar".
+    PREFIX = "PathPrefix"
+    REGEX = "RegularExpression"
+
+
+class StringMatchKind(StrEnum):
+    EXACT = "Exact"
+    REGEX = "RegularExpression"
+
+
+@dataclass(frozen=True, slots=True)
+class PathMatch:
+    kind: PathMatchKind
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderMatch:
+    """Header names are lower-case. ``:method`` matches the request method."""
+
+    name: str
+    kind: StringMatchKind
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueryParamMatch:
+    name: str
+    kind: StringMatchKind
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class RouteMatch:
+    path: PathMatch = PathMatch(PathMatchKind.PREFIX, "/")
+    headers: tuple[HeaderMatch, ...] = ()
+    query_params: tuple[QueryParamMatch, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderValue:
+    name: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderMutation:
+    """``set`` replaces, ``add`` appends, ``remove`` deletes; names are as written by the user."""
+
+    set: tuple[HeaderValue, ...] = ()
+    add: tuple[HeaderValue, ...] = ()
+    remove: tuple[str, ...] = ()
+
+    def is_empty(self) -> bool:
+        return not (self.set or self.add or self.remove)
+
+
+NO_HEADER_MUTATION = HeaderMutation()
+
+
+@dataclass(frozen=True, slots=True)
+class WeightedBackend:
+    """One backendRef. ``cluster`` is None when the ref is invalid: its share answers 500."""
+
+    cluster: str | None
+    weight: int
+    request_headers: HeaderMutation = NO_HEADER_MUTATION
+    response_headers: HeaderMutation = NO_HEADER_MUTATION
+
+
+class PathRewriteKind(StrEnum):
+    FULL = "ReplaceFullPath"
+    PREFIX = "ReplacePrefixMatch"
+
+
+@dataclass(frozen=True, slots=True)
+class PathRewrite:
+    kind: PathRewriteKind
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Mirror:
+    cluster: str
+    # Fraction of requests mirrored: numerator / denominator (100/100 mirrors all).
+    numerator: int = 100
+    denominator: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int
+    status_codes: tuple[int, ...] = ()
+    # Base interval of the exponential backoff, seconds; None lets the data plane choose.
+    backoff_seconds: float | None = None
+    retry_on_connect_failure: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardAction:
+    backends: tuple[WeightedBackend, ...]
+    # Seconds; None means the data plane default, 0 disables the timeout.
+    request_timeout: float | None = None
+    backend_request_timeout: float | None = None
+    retry: RetryPolicy | None = None
+    mirrors: tuple[Mirror, ...] = ()
+    host_rewrite: str | None = None
+    path_rewrite: PathRewrite | None = None
+    # The backend speaks WebSocket (appProtocol kubernetes.io/ws): pass upgrades through.
+    allow_websocket: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RedirectAction:
+    status_code: int = 302
+    scheme: str | None = None
+    hostname: str | None = None
+    # None keeps the port the request came to; 0 strips the port from Location.
+    port: int | None = None
+    path: PathRewrite | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DirectResponseAction:
+    status_code: int
+    body: str = ""
+
+
+RouteAction = ForwardAction | RedirectAction | DirectResponseAction
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    name: str
+    match: RouteMatch
+    action: RouteAction
+    request_headers: HeaderMutation = NO_HEADER_MUTATION
+    response_headers: HeaderMutation = NO_HEADER_MUTATION
+    # Where it came from, e.g. "HTTPRoute/default/web"; for dumps and access logs only.
+    origin: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class VirtualHost:
+    name: str
+    # Envoy domain syntax: "example.com", "*.example.com" or "*".
+    domains: tuple[str, ...]
+    routes: tuple[Route, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteConfig:
+    name: str
+    virtual_hosts: tuple[VirtualHost, ...]
