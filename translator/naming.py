@@ -28,7 +28,9 @@ def virtual_host(route_config: str, hostname: str) -> str:
     return f"{route_config}/{hostname}"
 
 
-def http_route_rule(namespace: str, name: str, rule: int, match: int, kind: str = "httproute") -> str:
+def http_route_rule(
+    namespace: str, name: str, rule: int, match: int, kind: str = "httproute"
+) -> str:
     return f"{kind}/{namespace}/{name}/rule/{rule}/match/{match}"
 
 

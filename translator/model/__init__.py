@@ -1,0 +1,59 @@
+"""Input models: Gateway API v1.6 (experimental channel) and the core kinds a gateway reads.
+
+Frozen pydantic v2 models; Python attributes are snake_case, JSON keys camelCase. CRD
+defaults and validation rules live in the models, so the file source and the Kubernetes
+source produce the same objects.
+"""
+
+from translator.model.backendtlspolicy import BackendTLSPolicy
+from translator.model.core import ConfigMap, EndpointSlice, Namespace, Secret, Service
+from translator.model.duration import parse_duration
+from translator.model.gateway import Gateway, GatewayClass
+from translator.model.grpcroute import GRPCRoute
+from translator.model.httproute import HTTPRoute
+from translator.model.l4route import TCPRoute, TLSRoute, UDPRoute
+from translator.model.listenerset import ListenerSet
+from translator.model.meta import ObjectKey, ObjectMeta, Resource
+from translator.model.referencegrant import ReferenceGrant
+
+# Every top-level kind, in the order a ResourceSet lists them.
+RESOURCE_KINDS: tuple[type[Resource], ...] = (
+    GatewayClass,
+    Gateway,
+    HTTPRoute,
+    GRPCRoute,
+    TLSRoute,
+    TCPRoute,
+    UDPRoute,
+    ReferenceGrant,
+    BackendTLSPolicy,
+    ListenerSet,
+    Namespace,
+    Service,
+    EndpointSlice,
+    Secret,
+    ConfigMap,
+)
+
+__all__ = [
+    "RESOURCE_KINDS",
+    "BackendTLSPolicy",
+    "ConfigMap",
+    "EndpointSlice",
+    "GRPCRoute",
+    "Gateway",
+    "GatewayClass",
+    "HTTPRoute",
+    "ListenerSet",
+    "Namespace",
+    "ObjectKey",
+    "ObjectMeta",
+    "ReferenceGrant",
+    "Resource",
+    "Secret",
+    "Service",
+    "TCPRoute",
+    "TLSRoute",
+    "UDPRoute",
+    "parse_duration",
+]

@@ -1,0 +1,113 @@
+"""Backend references to Services: validity, ReferenceGrants, clusters and endpoints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from translator import naming
+from translator.gatewayapi.conditions import Reason
+from translator.gatewayapi.referencegrant import ReferenceFrom, ReferenceGrants, ReferenceTo
+from translator.ir import Cluster, Endpoint, UpstreamProtocol
+from translator.model import Service
+from translator.resources import ResourceSet
+
+H2C_APP_PROTOCOL = "kubernetes.io/h2c"
+WEBSOCKET_APP_PROTOCOL = "kubernetes.io/ws"
+
+
+@dataclass(frozen=True, slots=True)
+class BackendProblem:
+    reason: Reason
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedBackend:
+    cluster: Cluster
+    websocket: bool
+
+
+class Backends:
+    """Resolves backendRefs and remembers every cluster it made, by name."""
+
+    def __init__(self, resources: ResourceSet, grants: ReferenceGrants) -> None:
+        self._resources = resources
+        self._grants = grants
+        self.clusters: dict[str, Cluster] = {}
+
+    def resolve(self, source: ReferenceFrom, ref: Any) -> ResolvedBackend | BackendProblem:
+        group = ref.group or ""
+        kind = ref.kind or "Service"
+        namespace = ref.namespace or source.namespace
+        where = f"{namespace}/{ref.name}"
+        if group != "" or kind != "Service":
+            return BackendProblem(
+                Reason.INVALID_KIND,
+                f"backendRef {where}: kind {group or 'core'}/{kind} is not supported",
+            )
+        if not self._grants.permits(source, ReferenceTo("", "Service", namespace, ref.name)):
+            return BackendProblem(
+                Reason.REF_NOT_PERMITTED,
+                f"backendRef to Service {where} is not permitted by any ReferenceGrant",
+            )
+        service = self._resources.get(Service, namespace, ref.name)
+        if service is None:
+            return BackendProblem(Reason.BACKEND_NOT_FOUND, f"Service {where} does not exist")
+        if ref.port is None:
+            return BackendProblem(
+                Reason.BACKEND_NOT_FOUND, f"backendRef to Service {where} needs a port"
+            )
+        service_port = _find_port(service, ref.port)
+        if service_port is None:
+            return BackendProblem(
+                Reason.BACKEND_NOT_FOUND, f"Service {where} has no port {ref.port}"
+            )
+        return ResolvedBackend(
+            cluster=self._cluster(service, service_port),
+            websocket=service_port.app_protocol == WEBSOCKET_APP_PROTOCOL,
+        )
+
+    def _cluster(self, service: Service, service_port: Any) -> Cluster:
+        meta = service.metadata
+        name = naming.service_cluster(meta.namespace, meta.name, service_port.port)
+        cluster = self.clusters.get(name)
+        if cluster is None:
+            protocol = (
+                UpstreamProtocol.H2C
+                if service_port.app_protocol == H2C_APP_PROTOCOL
+                else UpstreamProtocol.HTTP1
+            )
+            cluster = Cluster(
+                name=name,
+                endpoints=self._endpoints(service, service_port),
+                protocol=protocol,
+                origin=f"Service/{meta.namespace}/{meta.name}:{service_port.port}",
+            )
+            self.clusters[name] = cluster
+        return cluster
+
+    def _endpoints(self, service: Service, service_port: Any) -> tuple[Endpoint, ...]:
+        """Ready endpoints of the Service's EndpointSlices, on the slice port named like the
+        Service port (Kubernetes resolves targetPort into the slices for us)."""
+        port_name = service_port.name or ""
+        found: dict[tuple[str, int], Endpoint] = {}
+        for endpoint_slice in self._resources.endpoint_slices_for(
+            service.metadata.namespace, service.metadata.name
+        ):
+            slice_port = next(
+                (p for p in endpoint_slice.ports or () if (p.name or "") == port_name), None
+            )
+            if slice_port is None or slice_port.port is None:
+                continue
+            for endpoint in endpoint_slice.endpoints or ():
+                conditions = endpoint.conditions
+                if conditions is not None and conditions.ready is False:
+                    continue
+                for address in endpoint.addresses:
+                    found.setdefault((address, slice_port.port), Endpoint(address, slice_port.port))
+        return tuple(found[key] for key in sorted(found))
+
+
+def _find_port(service: Service, port: int) -> Any:
+    return next((p for p in service.spec.ports or () if p.port == port), None)

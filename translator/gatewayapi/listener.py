@@ -1,0 +1,197 @@
+"""Gateway listeners: protocol support, allowed route kinds, TLS certificates, conflicts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from translator.gatewayapi.certificate import CertificateProblem, resolve_certificate
+from translator.gatewayapi.conditions import ConditionType, Reason
+from translator.gatewayapi.referencegrant import ReferenceGrants
+from translator.gatewayapi.status import GATEWAY_GROUP, ListenerStatus
+from translator.ir import TlsCertificate
+from translator.model import Gateway
+from translator.resources import ResourceSet
+
+# Route kinds each listener protocol can carry today; other protocols arrive with their issue.
+SUPPORTED_KINDS: dict[str, tuple[str, ...]] = {
+    "HTTP": ("HTTPRoute",),
+    "HTTPS": ("HTTPRoute",),
+}
+# Protocols that may share a port: both select a filter chain by SNI.
+_SNI_PROTOCOLS = frozenset({"HTTPS", "TLS"})
+
+
+@dataclass
+class Attachment:
+    """A route attached to a listener, with the hostnames it serves there."""
+
+    route: Any
+    hostnames: tuple[str, ...]
+
+
+@dataclass
+class GatewayListener:
+    gateway: Gateway
+    name: str
+    port: int
+    protocol: str
+    hostname: str | None
+    allowed_routes: Any
+    kinds: tuple[str, ...]
+    status: ListenerStatus
+    certificates: tuple[TlsCertificate, ...] = ()
+    attachments: list[Attachment] = field(default_factory=list)
+
+    @property
+    def accepts_routes(self) -> bool:
+        """Routes may attach (and count) even if certificates are broken; not if the listener
+        itself is rejected."""
+        return self.status.conditions.is_true(ConditionType.ACCEPTED)
+
+    @property
+    def programmable(self) -> bool:
+        return self.status.conditions.is_true(ConditionType.PROGRAMMED)
+
+
+def translate_listeners(
+    resources: ResourceSet, grants: ReferenceGrants, gateway: Gateway
+) -> list[GatewayListener]:
+    listeners = [
+        _translate_listener(resources, grants, gateway, spec) for spec in gateway.spec.listeners
+    ]
+    _mark_conflicts(listeners)
+    return listeners
+
+
+def _translate_listener(
+    resources: ResourceSet, grants: ReferenceGrants, gateway: Gateway, spec: Any
+) -> GatewayListener:
+    status = ListenerStatus(name=spec.name)
+    conditions = status.conditions
+    conditions.set(ConditionType.ACCEPTED, True, Reason.ACCEPTED, "Listener is accepted")
+    conditions.set(ConditionType.CONFLICTED, False, Reason.NO_CONFLICTS, "No conflicts")
+    conditions.set(ConditionType.PROGRAMMED, True, Reason.PROGRAMMED, "Listener is programmed")
+    conditions.set(
+        ConditionType.RESOLVED_REFS, True, Reason.RESOLVED_REFS, "All references resolved"
+    )
+    listener = GatewayListener(
+        gateway=gateway,
+        name=spec.name,
+        port=spec.port,
+        protocol=str(spec.protocol),
+        hostname=spec.hostname or None,
+        allowed_routes=spec.allowed_routes,
+        kinds=(),
+        status=status,
+    )
+    supported = SUPPORTED_KINDS.get(listener.protocol)
+    if supported is None:
+        _reject(
+            listener, Reason.UNSUPPORTED_PROTOCOL, f"protocol {listener.protocol} is not supported"
+        )
+        return listener
+    listener.kinds = _route_kinds(listener, supported)
+    status.supported_kinds = [(GATEWAY_GROUP, kind) for kind in listener.kinds]
+    if listener.protocol == "HTTPS":
+        _resolve_tls(resources, grants, listener, spec.tls)
+    return listener
+
+
+def _route_kinds(listener: GatewayListener, supported: tuple[str, ...]) -> tuple[str, ...]:
+    requested = listener.allowed_routes.kinds if listener.allowed_routes else None
+    if not requested:
+        return supported
+    kinds: list[str] = []
+    invalid: list[str] = []
+    for ref in requested:
+        group = ref.group if ref.group is not None else GATEWAY_GROUP
+        if group == GATEWAY_GROUP and ref.kind in supported:
+            if ref.kind not in kinds:
+                kinds.append(ref.kind)
+        else:
+            invalid.append(f"{group}/{ref.kind}")
+    if invalid:
+        listener.status.conditions.set(
+            ConditionType.RESOLVED_REFS,
+            False,
+            Reason.INVALID_ROUTE_KINDS,
+            f"route kinds {', '.join(invalid)} are not supported on a {listener.protocol} listener",
+        )
+    return tuple(kinds)
+
+
+def _resolve_tls(
+    resources: ResourceSet, grants: ReferenceGrants, listener: GatewayListener, tls: Any
+) -> None:
+    conditions = listener.status.conditions
+    if tls is None:
+        _reject(listener, Reason.INVALID, "an HTTPS listener needs tls.certificateRefs")
+        return
+    if str(tls.mode) != "Terminate":
+        _reject(
+            listener,
+            Reason.UNSUPPORTED_VALUE,
+            f"tls.mode {tls.mode} is not supported on an HTTPS listener",
+        )
+        return
+    certificates: list[TlsCertificate] = []
+    for ref in tls.certificate_refs or ():
+        resolved = resolve_certificate(resources, grants, listener.gateway, ref)
+        if isinstance(resolved, CertificateProblem):
+            conditions.worsen(ConditionType.RESOLVED_REFS, resolved.reason, resolved.message)
+        else:
+            certificates.append(resolved)
+    listener.certificates = tuple(certificates)
+    if not certificates:
+        if conditions.is_true(ConditionType.RESOLVED_REFS):
+            conditions.set(
+                ConditionType.RESOLVED_REFS,
+                False,
+                Reason.INVALID_CERTIFICATE_REF,
+                "no certificateRefs given",
+            )
+        conditions.set(
+            ConditionType.PROGRAMMED, False, Reason.INVALID, "Listener has no valid certificate"
+        )
+
+
+def _reject(listener: GatewayListener, reason: Reason, message: str) -> None:
+    conditions = listener.status.conditions
+    conditions.set(ConditionType.ACCEPTED, False, reason, message)
+    conditions.set(ConditionType.PROGRAMMED, False, Reason.INVALID, message)
+
+
+def _mark_conflicts(listeners: Sequence[GatewayListener]) -> None:
+    """First listener wins a port's protocol and a hostname; later ones are Conflicted."""
+    winners: dict[int, list[GatewayListener]] = {}
+    for listener in listeners:
+        if not listener.accepts_routes:
+            continue
+        earlier = winners.setdefault(listener.port, [])
+        reason = _conflict_with(listener, earlier)
+        if reason is None:
+            earlier.append(listener)
+            continue
+        message = (
+            f"port {listener.port} is already used by another protocol"
+            if reason is Reason.PROTOCOL_CONFLICT
+            else f"hostname {listener.hostname or '(any)'} on port {listener.port} is already used"
+        )
+        listener.status.conditions.set(ConditionType.CONFLICTED, True, reason, message)
+        _reject(listener, reason, message)
+
+
+def _conflict_with(listener: GatewayListener, earlier: Sequence[GatewayListener]) -> Reason | None:
+    for other in earlier:
+        same_family = (
+            other.protocol == listener.protocol
+            or {other.protocol, listener.protocol} <= _SNI_PROTOCOLS
+        )
+        if not same_family:
+            return Reason.PROTOCOL_CONFLICT
+    for other in earlier:
+        if other.hostname == listener.hostname:
+            return Reason.HOSTNAME_CONFLICT
+    return None

@@ -1,0 +1,115 @@
+"""ResourceSet: one complete, immutable snapshot of every object the translator reads.
+
+Sources (file, Kubernetes) publish a new ResourceSet on every change; the translator never
+mutates one. Each tuple is sorted by (namespace, name) so that translating the same objects
+always visits them in the same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, fields
+from functools import cached_property
+from typing import TypeVar, cast
+
+from translator.model import (
+    BackendTLSPolicy,
+    ConfigMap,
+    EndpointSlice,
+    Gateway,
+    GatewayClass,
+    GRPCRoute,
+    HTTPRoute,
+    ListenerSet,
+    Namespace,
+    ReferenceGrant,
+    Resource,
+    Secret,
+    Service,
+    TCPRoute,
+    TLSRoute,
+    UDPRoute,
+)
+
+T = TypeVar("T", bound=Resource)
+
+# Which tuple holds each kind; the ResourceSet fields follow this order.
+_FIELD_OF_KIND: dict[type[Resource], str] = {
+    GatewayClass: "gateway_classes",
+    Gateway: "gateways",
+    HTTPRoute: "http_routes",
+    GRPCRoute: "grpc_routes",
+    TLSRoute: "tls_routes",
+    TCPRoute: "tcp_routes",
+    UDPRoute: "udp_routes",
+    ReferenceGrant: "reference_grants",
+    BackendTLSPolicy: "backend_tls_policies",
+    ListenerSet: "listener_sets",
+    Namespace: "namespaces",
+    Service: "services",
+    EndpointSlice: "endpoint_slices",
+    Secret: "secrets",
+    ConfigMap: "config_maps",
+}
+
+
+@dataclass(frozen=True)
+class ResourceSet:
+    gateway_classes: tuple[GatewayClass, ...] = ()
+    gateways: tuple[Gateway, ...] = ()
+    http_routes: tuple[HTTPRoute, ...] = ()
+    grpc_routes: tuple[GRPCRoute, ...] = ()
+    tls_routes: tuple[TLSRoute, ...] = ()
+    tcp_routes: tuple[TCPRoute, ...] = ()
+    udp_routes: tuple[UDPRoute, ...] = ()
+    reference_grants: tuple[ReferenceGrant, ...] = ()
+    backend_tls_policies: tuple[BackendTLSPolicy, ...] = ()
+    listener_sets: tuple[ListenerSet, ...] = ()
+    namespaces: tuple[Namespace, ...] = ()
+    services: tuple[Service, ...] = ()
+    endpoint_slices: tuple[EndpointSlice, ...] = ()
+    secrets: tuple[Secret, ...] = ()
+    config_maps: tuple[ConfigMap, ...] = ()
+
+    @classmethod
+    def from_objects(cls, objects: Iterable[Resource]) -> ResourceSet:
+        """Group and sort ``objects``; of two objects with the same kind and key, the later wins."""
+        latest: dict[tuple[type[Resource], str, str], Resource] = {}
+        for item in objects:
+            if type(item) not in _FIELD_OF_KIND:
+                raise TypeError(f"a ResourceSet cannot hold {type(item).__name__}")
+            latest[(type(item), item.metadata.namespace, item.metadata.name)] = item
+        buckets: dict[str, list[Resource]] = {name: [] for name in _FIELD_OF_KIND.values()}
+        for (kind, _, _), item in sorted(latest.items(), key=lambda entry: entry[0][1:]):
+            buckets[_FIELD_OF_KIND[kind]].append(item)
+        # The buckets hold exactly the kind each field declares (the table above says so).
+        return cls(**{name: tuple(items) for name, items in buckets.items()})  # type: ignore[arg-type]
+
+    def get(self, kind: type[T], namespace: str, name: str) -> T | None:
+        """The object of this kind and key (namespace "" for cluster-scoped kinds), or None."""
+        return cast(T | None, self._index.get((kind, namespace, name)))
+
+    def endpoint_slices_for(self, namespace: str, service: str) -> tuple[EndpointSlice, ...]:
+        """The EndpointSlices labelled kubernetes.io/service-name=<service> in ``namespace``."""
+        return self._slices_by_service.get((namespace, service), ())
+
+    def objects(self) -> Iterator[Resource]:
+        """Every object: kinds in field order, each kind sorted by (namespace, name)."""
+        for field in fields(self):
+            yield from getattr(self, field.name)
+
+    # cached_property writes the instance __dict__ directly, so it works on a frozen dataclass
+    # and is built once, on first use, by whichever reader needs it.
+    @cached_property
+    def _index(self) -> dict[tuple[type[Resource], str, str], Resource]:
+        return {(type(item), *item.key): item for item in self.objects()}
+
+    @cached_property
+    def _slices_by_service(self) -> dict[tuple[str, str], tuple[EndpointSlice, ...]]:
+        grouped: dict[tuple[str, str], list[EndpointSlice]] = {}
+        for endpoint_slice in self.endpoint_slices:
+            service = endpoint_slice.service_name
+            if service:
+                key = (endpoint_slice.metadata.namespace, service)
+                grouped.setdefault(key, []).append(endpoint_slice)
+        return {key: tuple(slices) for key, slices in grouped.items()}

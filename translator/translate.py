@@ -1,0 +1,42 @@
+"""The translator: ``translate(resources, options)`` is a pure function from a ResourceSet
+to per-gateway xDS resources and every status. No IO, no clock, no logging."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from translator.gatewayapi import translate_gateway_api
+from translator.gatewayapi.status import ObjectId
+from translator.ir import GatewayIR
+from translator.options import TranslateOptions
+from translator.resources import ResourceSet
+from translator.xds import XdsResources, build_resources
+from translator.xds.consistency import find_inconsistencies
+
+
+@dataclass(frozen=True)
+class TranslationResult:
+    # Keyed by "namespace/name" of the Gateway.
+    ir: Mapping[str, GatewayIR]
+    xds: Mapping[str, XdsResources]
+    statuses: Mapping[ObjectId, dict[str, Any]]
+    # Per gateway: references that do not resolve inside its own resources. A gateway with
+    # inconsistencies must not be published (the pipeline keeps its last good snapshot).
+    inconsistencies: Mapping[str, list[str]] = field(default_factory=dict)
+
+
+def translate(resources: ResourceSet, options: TranslateOptions | None = None) -> TranslationResult:
+    stage1 = translate_gateway_api(resources, options or TranslateOptions())
+    xds: dict[str, XdsResources] = {}
+    inconsistencies: dict[str, list[str]] = {}
+    for key, gateway in stage1.gateways.items():
+        built = build_resources(gateway)
+        xds[key] = built
+        problems = find_inconsistencies(built)
+        if problems:
+            inconsistencies[key] = problems
+    return TranslationResult(
+        ir=stage1.gateways, xds=xds, statuses=stage1.statuses, inconsistencies=inconsistencies
+    )

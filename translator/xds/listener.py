@@ -1,0 +1,108 @@
+"""LDS: one Envoy listener per IR listener, an HTTP connection manager per filter chain."""
+
+from __future__ import annotations
+
+from envoy.config.core.v3 import address_pb2, base_pb2
+from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
+from envoy.extensions.filters.http.fault.v3 import fault_pb2
+from envoy.extensions.filters.http.router.v3 import router_pb2
+from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
+from envoy.extensions.transport_sockets.tls.v3 import secret_pb2, tls_pb2
+from google.protobuf import wrappers_pb2
+from google.protobuf.message import Message
+
+from translator.ir import DownstreamTls, HttpFilterChain, Listener, ListenerProtocol
+from translator.xds.errors import UnsupportedListenerProtocol
+from translator.xds.extensions import (
+    FAULT_FILTER,
+    HTTP_CONNECTION_MANAGER,
+    ROUTER_FILTER,
+    TLS_INSPECTOR,
+    TLS_TRANSPORT_SOCKET,
+    WEBSOCKET,
+    ads_config_source,
+    pack,
+)
+
+
+def build_listener(listener: Listener) -> Message:
+    if listener.protocol not in (ListenerProtocol.HTTP, ListenerProtocol.HTTPS):
+        raise UnsupportedListenerProtocol(
+            f"listener {listener.name!r}: protocol {listener.protocol} has no Envoy shape yet"
+        )
+    built = listener_pb2.Listener(
+        name=listener.name,
+        address=address_pb2.Address(
+            socket_address=address_pb2.SocketAddress(
+                address=listener.address, port_value=listener.port
+            ),
+        ),
+        filter_chains=[_filter_chain(chain) for chain in listener.filter_chains],
+    )
+    if any(chain.tls is not None for chain in listener.filter_chains):
+        # Chains are chosen by SNI, which the inspector reads from the ClientHello.
+        built.listener_filters.append(
+            listener_components_pb2.ListenerFilter(
+                name=TLS_INSPECTOR, typed_config=pack(tls_inspector_pb2.TlsInspector())
+            )
+        )
+    return built
+
+
+def _filter_chain(chain: HttpFilterChain) -> Message:
+    built = listener_components_pb2.FilterChain(
+        name=chain.name,
+        filters=[
+            listener_components_pb2.Filter(
+                name=HTTP_CONNECTION_MANAGER, typed_config=pack(_connection_manager(chain))
+            ),
+        ],
+    )
+    if chain.tls is not None:
+        if chain.server_names:
+            built.filter_chain_match.server_names.extend(chain.server_names)
+        built.transport_socket.CopyFrom(_downstream_tls(chain.tls))
+    return built
+
+
+def _connection_manager(chain: HttpFilterChain) -> Message:
+    return hcm_pb2.HttpConnectionManager(
+        stat_prefix=chain.name,
+        # AUTO sniffs the HTTP/2 preface, so cleartext HTTP/2 with prior knowledge works.
+        codec_type=hcm_pb2.HttpConnectionManager.AUTO,
+        rds=hcm_pb2.Rds(route_config_name=chain.route_config, config_source=ads_config_source()),
+        # Gateway API hostnames never carry ports: match "example.com:8080" as "example.com".
+        strip_any_host_port=True,
+        use_remote_address=_bool(True),
+        http_filters=[
+            # Configured per route only: aborts the invalid share of a weighted backend set.
+            hcm_pb2.HttpFilter(name=FAULT_FILTER, typed_config=pack(fault_pb2.HTTPFault())),
+            hcm_pb2.HttpFilter(name=ROUTER_FILTER, typed_config=pack(router_pb2.Router())),
+        ],
+        # Off by default; routes to WebSocket backends turn it on.
+        upgrade_configs=[
+            hcm_pb2.HttpConnectionManager.UpgradeConfig(
+                upgrade_type=WEBSOCKET, enabled=_bool(False)
+            ),
+        ],
+    )
+
+
+def _downstream_tls(tls: DownstreamTls) -> Message:
+    context = tls_pb2.DownstreamTlsContext(
+        common_tls_context=tls_pb2.CommonTlsContext(
+            tls_certificate_sds_secret_configs=[
+                secret_pb2.SdsSecretConfig(name=name, sds_config=ads_config_source())
+                for name in tls.certificate_secrets
+            ],
+            alpn_protocols=list(tls.alpn_protocols),
+        ),
+    )
+    return base_pb2.TransportSocket(name=TLS_TRANSPORT_SOCKET, typed_config=pack(context))
+
+
+def _bool(value: bool) -> Message:
+    return wrappers_pb2.BoolValue(value=value)

@@ -1,0 +1,111 @@
+"""One gateway's xDS resources, and stage 2's entry point that builds them from the IR."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from google.protobuf.message import Message
+
+from translator.ir import ForwardAction, GatewayIR, Listener
+from translator.xds import type_urls
+from translator.xds.cluster import (
+    INVALID_BACKEND_CLUSTER,
+    build_cluster,
+    build_invalid_backend_cluster,
+    build_load_assignment,
+)
+from translator.xds.errors import DuplicateResourceName
+from translator.xds.forward import needs_invalid_backend_cluster
+from translator.xds.listener import build_listener
+from translator.xds.route import build_route_configuration
+from translator.xds.secret import build_secret
+
+
+@dataclass(frozen=True, slots=True)
+class XdsResources:
+    """Resources by name, each mapping sorted by name. ``endpoints`` are keyed by cluster."""
+
+    listeners: Mapping[str, Message]
+    route_configs: Mapping[str, Message]
+    clusters: Mapping[str, Message]
+    endpoints: Mapping[str, Message]
+    secrets: Mapping[str, Message]
+
+    def by_type_url(self) -> dict[str, Mapping[str, Message]]:
+        return {
+            type_urls.LISTENER: self.listeners,
+            type_urls.ROUTE_CONFIGURATION: self.route_configs,
+            type_urls.CLUSTER: self.clusters,
+            type_urls.CLUSTER_LOAD_ASSIGNMENT: self.endpoints,
+            type_urls.SECRET: self.secrets,
+        }
+
+
+def _by_name(kind: str, named: Iterable[tuple[str, Message]]) -> Mapping[str, Message]:
+    """A read-only mapping sorted by name; ``kind`` names the resource type in errors."""
+    collected: dict[str, Message] = {}
+    for name, message in named:
+        if name in collected:
+            raise DuplicateResourceName(f"two {kind} resources are named {name!r}")
+        collected[name] = message
+    return MappingProxyType(dict(sorted(collected.items())))
+
+
+def build_resources(gateway: GatewayIR) -> XdsResources:
+    clusters = [(cluster.name, build_cluster(cluster)) for cluster in gateway.clusters]
+    if _uses_invalid_backend_cluster(gateway):
+        clusters.append((INVALID_BACKEND_CLUSTER, build_invalid_backend_cluster()))
+    return XdsResources(
+        listeners=_by_name(
+            "listener",
+            ((listener.name, build_listener(listener)) for listener in gateway.listeners),
+        ),
+        route_configs=_by_name("route configuration", _route_configurations(gateway)),
+        clusters=_by_name("cluster", clusters),
+        endpoints=_by_name(
+            "load assignment",
+            ((cluster.name, build_load_assignment(cluster)) for cluster in gateway.clusters),
+        ),
+        secrets=_by_name(
+            "secret", ((secret.name, build_secret(secret)) for secret in gateway.secrets)
+        ),
+    )
+
+
+def _route_configurations(gateway: GatewayIR) -> list[tuple[str, Message]]:
+    serving = _serving_listener(gateway.listeners)
+    built: list[tuple[str, Message]] = []
+    for config in gateway.route_configs:
+        port, scheme = serving.get(config.name, (80, "http"))
+        built.append(
+            (
+                config.name,
+                build_route_configuration(config, listener_port=port, listener_scheme=scheme),
+            )
+        )
+    return built
+
+
+def _serving_listener(listeners: Iterable[Listener]) -> dict[str, tuple[int, str]]:
+    """Route configuration name -> (port, scheme) of the listener that uses it.
+
+    A route configuration serves one port (see translator.naming); one nobody uses gets
+    plain-HTTP defaults, which no request can observe.
+    """
+    serving: dict[str, tuple[int, str]] = {}
+    for listener in listeners:
+        for chain in listener.filter_chains:
+            scheme = "http" if chain.tls is None else "https"
+            serving.setdefault(chain.route_config, (listener.port, scheme))
+    return serving
+
+
+def _uses_invalid_backend_cluster(gateway: GatewayIR) -> bool:
+    return any(
+        isinstance(route.action, ForwardAction) and needs_invalid_backend_cluster(route.action)
+        for config in gateway.route_configs
+        for host in config.virtual_hosts
+        for route in host.routes
+    )
