@@ -8,10 +8,12 @@ valid documents around it. Kinds agw does not read are skipped without a word.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -75,44 +77,52 @@ class _ManifestLoader(_BaseLoader):  # type: ignore[valid-type,misc]
     def ascend_resolver(self) -> None:
         pass
 
-    def read_documents(self, into: list[Any]) -> None:
-        """Append each document in turn, so that on an error ``into`` shows how far it got."""
+    def read_documents(self, into: list[Any], *, anchors: bool = True) -> None:
+        """Append each document in turn, so that on an error ``into`` shows how far it got.
+        Without ``anchors`` (no "&" in the text) no node can be shared: skip the bookkeeping."""
         while self.check_node():
-            into.append(self._build(self.get_node(), {}))
+            built: dict[int, Any] | None = {} if anchors else None
+            into.append(self._build(self.get_node(), built))
 
-    def _build(self, node: yaml.Node, built: dict[int, Any]) -> Any:
+    def _build(self, node: yaml.Node, built: dict[int, Any] | None) -> Any:
         """Plain maps, lists, strings and small ints directly; anything else (explicit tags,
         merge keys, other scalars) through PyYAML's safe constructor."""
         kind = node.__class__
         if kind is yaml.ScalarNode:
-            if node.tag == _STR:
+            tag = node.tag
+            if tag == _STR:
                 return node.value
-            if node.tag == _INT and node.value.isdigit():
+            if tag == _INT and node.value.isdigit():
                 return int(node.value)
-            if node.tag == _NULL:
+            if tag == _NULL:
                 return None
             return self.construct_object(node, deep=True)
-        if id(node) in built:  # an alias: the same object, as PyYAML would give
+        if built is not None and id(node) in built:  # an alias: the very same object
             return built[id(node)]
         if kind is yaml.MappingNode and node.tag == _MAP:
-            mapping: dict[Any, Any] = {}
-            built[id(node)] = mapping
-            for key_node, value_node in node.value:
-                if key_node.tag == _MERGE:
-                    return self.construct_object(node, deep=True)
-                key = self._build(key_node, built)
-                if isinstance(key, (dict, list)):
-                    raise yaml.constructor.ConstructorError(
-                        None, None, "found an unhashable key", key_node.start_mark
-                    )
-                mapping[key] = self._build(value_node, built)
-            return mapping
+            return self._build_mapping(node, built)
         if kind is yaml.SequenceNode and node.tag == _SEQ:
             sequence: list[Any] = []
-            built[id(node)] = sequence
-            sequence.extend(self._build(item, built) for item in node.value)
+            if built is not None:
+                built[id(node)] = sequence
+            sequence.extend([self._build(item, built) for item in node.value])
             return sequence
         return self.construct_object(node, deep=True)
+
+    def _build_mapping(self, node: yaml.Node, built: dict[int, Any] | None) -> Any:
+        mapping: dict[Any, Any] = {}
+        if built is not None:
+            built[id(node)] = mapping
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                return self.construct_object(node, deep=True)
+            key = self._build(key_node, built)
+            if isinstance(key, (dict, list)):
+                raise yaml.constructor.ConstructorError(
+                    None, None, "found an unhashable key", key_node.start_mark
+                )
+            mapping[key] = self._build(value_node, built)
+        return mapping
 
 
 # Garbage in a YAML file surfaces as any of these while constructing Python values.
@@ -156,20 +166,35 @@ def parse_object(doc: Mapping[str, Any]) -> Resource | None:
     served = _served(doc.get("apiVersion"), doc.get("kind"))
     if served is None:
         return None
-    prepared = _without_nulls(dict(doc))
+    prepared = _with_namespace(doc, served)
+    try:
+        return served.model_validate(prepared)
+    except ValidationError:
+        # Every optional field accepts null as "absent" already, so only a document whose
+        # nulls sit where a value or a default is expected needs the (slower) pruned copy.
+        pruned = _without_nulls(prepared)
+        if pruned == prepared:
+            raise
+        return served.model_validate(pruned)
+
+
+def _with_namespace(doc: Mapping[str, Any], served: type[Resource]) -> dict[str, Any]:
+    prepared = dict(doc)
     metadata = prepared.get("metadata")
     if isinstance(metadata, dict):
+        metadata = prepared["metadata"] = dict(metadata)
         if not served.NAMESPACED:
             metadata.pop("namespace", None)
         elif not metadata.get("namespace"):
             metadata["namespace"] = "default"
-    return served.model_validate(prepared)
+    return prepared
 
 
 def load_text(text: str, source: str) -> LoadResult:
     """Every object in ``text`` (multi-document YAML, or JSON when ``source`` ends in .json)."""
     batch = _Batch()
-    batch.add_source(text, source)
+    with _collector_paused():
+        batch.add_source(text, source)
     return batch.result()
 
 
@@ -177,14 +202,29 @@ def load_paths(paths: Iterable[str | Path]) -> LoadResult:
     """Every object in these files and directories (recursively: *.yaml, *.yml, *.json,
     sorted; names starting with "." are skipped, as editors and ConfigMap mounts use them)."""
     batch = _Batch()
-    for path in _manifest_files(paths, batch):
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError) as error:
-            batch.problem(str(path), 0, "", f"cannot read: {error}")
-            continue
-        batch.add_source(text, str(path))
+    with _collector_paused():
+        for path in _manifest_files(paths, batch):
+            try:
+                text = path.read_text(encoding="utf-8-sig")
+            except (OSError, UnicodeDecodeError) as error:
+                batch.problem(str(path), 0, "", f"cannot read: {error}")
+                continue
+            batch.add_source(text, str(path))
     return batch.result()
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Loading allocates millions of objects and frees none of them in cycles; the cyclic
+    collector would rescan the growing heap again and again (a quarter of the load time)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _served(api_version: object, kind: object) -> type[Resource] | None:
@@ -274,7 +314,7 @@ class _Batch:
         documents: list[Any] = []
         loader = _ManifestLoader(text)
         try:
-            loader.read_documents(documents)
+            loader.read_documents(documents, anchors="&" in text)
         except _YAML_FAILURES as error:
             self.problem(source, len(documents) + 1, "", _yaml_failure(error))
             return []

@@ -101,7 +101,7 @@ def _virtual_hosts(
     by_host: dict[str, list[tuple[tuple[Any, ...], ir.Route]]] = defaultdict(list)
     for listener in listeners:
         scheme = _SCHEME[listener.protocol]
-        for attachment in listener.attachments:
+        for attachment in listener.attachments.values():
             for hostname in attachment.hostnames:
                 if _most_specific(on_port, hostname) is not listener:
                     continue

@@ -42,7 +42,8 @@ class GatewayListener:
     kinds: tuple[str, ...]
     status: ListenerStatus
     certificates: tuple[TlsCertificate, ...] = ()
-    attachments: list[Attachment] = field(default_factory=list)
+    # By id() of the route: one attachment per route, however many parentRefs select us.
+    attachments: dict[int, Attachment] = field(default_factory=dict)
 
     @property
     def accepts_routes(self) -> bool:

@@ -113,14 +113,12 @@ def _attach_to_gateway(
 
 
 def _record(listener: GatewayListener, route: Any, hostnames: list[str]) -> None:
-    for attachment in listener.attachments:
-        if attachment.route is route:
-            merged = attachment.hostnames + tuple(
-                h for h in hostnames if h not in attachment.hostnames
-            )
-            attachment.hostnames = merged
-            return
-    listener.attachments.append(Attachment(route=route, hostnames=tuple(hostnames)))
+    attachment = listener.attachments.get(id(route))
+    if attachment is not None:
+        extra = tuple(h for h in hostnames if h not in attachment.hostnames)
+        attachment.hostnames += extra
+        return
+    listener.attachments[id(route)] = Attachment(route=route, hostnames=tuple(hostnames))
     listener.status.attached_routes += 1
 
 

@@ -279,6 +279,8 @@ def _no_repeats(types: Sequence[str], singletons: tuple[str, ...]) -> None:
 
 
 def check_http_filters(filters: tuple[HTTPRouteFilter, ...]) -> tuple[HTTPRouteFilter, ...]:
+    if len(filters) < 2:
+        return filters
     types = [item.type for item in filters]
     if "RequestRedirect" in types and "URLRewrite" in types:
         raise violation(
@@ -290,6 +292,8 @@ def check_http_filters(filters: tuple[HTTPRouteFilter, ...]) -> tuple[HTTPRouteF
 
 
 def check_grpc_filters(filters: tuple[GRPCRouteFilter, ...]) -> tuple[GRPCRouteFilter, ...]:
+    if len(filters) < 2:
+        return filters
     _no_repeats([item.type for item in filters], _GRPC_SINGLETONS)
     return filters
 

@@ -61,7 +61,7 @@ class HTTPPathMatch(Model):
 
     @model_validator(mode="after")
     def _path_is_clean(self) -> HTTPPathMatch:
-        if self.type is PathMatchType.REGULAR_EXPRESSION:
+        if self.type is PathMatchType.REGULAR_EXPRESSION or self.value == "/":
             return self
         kinds = "when type one of ['Exact', 'PathPrefix']"
         if not self.value.startswith("/"):
@@ -181,6 +181,8 @@ class HTTPRouteRule(Model):
     def _replaces_prefix(self) -> bool:
         if prefix_replacing_types(self.filters):
             return True
+        if not any(ref.filters for ref in self.backend_refs):
+            return False
         # The CRD checks backendRef filters with exists_one: exactly one backendRef per type.
         per_ref = [prefix_replacing_types(ref.filters) for ref in self.backend_refs]
         return any(

@@ -89,6 +89,8 @@ class CommonRouteSpec(Model):
         cls, refs: tuple[ParentReference, ...]
     ) -> tuple[ParentReference, ...]:
         """Refs to one parent must all set sectionName/port, or all not, and never repeat."""
+        if len(refs) < 2:
+            return refs
         shapes: dict[tuple[str, str, str, str], tuple[bool, bool]] = {}
         for ref in refs:
             parent = (ref.group, ref.kind, ref.name, ref.namespace or "")
@@ -205,6 +207,8 @@ _Keyed = TypeVar("_Keyed", HTTPHeader, HTTPHeaderMatch, HTTPQueryParamMatch)
 
 def unique_names(entries: tuple[_Keyed, ...]) -> tuple[_Keyed, ...]:
     """A list-map keyed by name: the API server rejects a name given twice."""
+    if len(entries) < 2:
+        return entries
     duplicate = first_duplicate(entry.name for entry in entries)
     if duplicate is not None:
         raise violation(f"duplicate entry with name {duplicate!r}")
@@ -274,6 +278,8 @@ _Rule = TypeVar("_Rule", bound=_NamedRule)
 
 def unique_rule_names(rules: tuple[_Rule, ...]) -> tuple[_Rule, ...]:
     """Route rules: a name, when set, appears once."""
+    if len(rules) < 2:
+        return rules
     duplicate = first_duplicate(rule.name for rule in rules if rule.name)
     if duplicate is not None:
         raise violation(f"Rule name must be unique within the route: {duplicate!r} repeats")
