@@ -16,36 +16,15 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
-from translator.model import RESOURCE_KINDS, ListenerSet, Resource
-from translator.model.listenerset import EXPERIMENTAL_GROUP
-from translator.model.shared import GATEWAY_GROUP
+from translator.model import SERVED_KINDS, Resource, served_model
 from translator.resources import ResourceSet
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
-_GATEWAY_VERSIONS = frozenset({"v1", "v1beta1", "v1alpha2", "v1alpha3"})
-
-# (group, kind) -> (model, versions served). Every Gateway API kind loads from every version
-# a v1.6 cluster may still hold; the experimental ListenerSet group maps onto ListenerSet.
-SERVED_KINDS: Mapping[tuple[str, str], tuple[type[Resource], frozenset[str]]] = MappingProxyType(
-    {
-        **{
-            (kind.GROUP, kind.KIND): (
-                kind,
-                _GATEWAY_VERSIONS if kind.GROUP == GATEWAY_GROUP else frozenset({"v1"}),
-            )
-            for kind in RESOURCE_KINDS
-        },
-        (EXPERIMENTAL_GROUP, "ListenerSet"): (ListenerSet, frozenset({"v1alpha1"})),
-        (EXPERIMENTAL_GROUP, "XListenerSet"): (ListenerSet, frozenset({"v1alpha1"})),
-    }
-)
-
 
 _BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STR, _INT, _NULL = "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:null"
@@ -163,7 +142,7 @@ def parse_object(doc: Mapping[str, Any]) -> Resource | None:
     Null fields count as absent (as the API server prunes them), and namespaced objects
     without a namespace land in "default". Raises pydantic.ValidationError when invalid.
     """
-    served = _served(doc.get("apiVersion"), doc.get("kind"))
+    served = served_model(doc.get("apiVersion"), doc.get("kind"))
     if served is None:
         return None
     prepared = _with_namespace(doc, served)
@@ -217,24 +196,13 @@ def load_paths(paths: Iterable[str | Path]) -> LoadResult:
 def _collector_paused() -> Iterator[None]:
     """Loading allocates millions of objects and frees none of them in cycles; the cyclic
     collector would rescan the growing heap again and again (a quarter of the load time)."""
-    if not gc.isenabled():
-        yield
-        return
+    enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        gc.enable()
-
-
-def _served(api_version: object, kind: object) -> type[Resource] | None:
-    if not isinstance(api_version, str) or not isinstance(kind, str):
-        return None
-    group, _, version = api_version.rpartition("/")
-    entry = SERVED_KINDS.get((group, kind))
-    if entry is None or version not in entry[1]:
-        return None
-    return entry[0]
+        if enabled:
+            gc.enable()
 
 
 def _without_nulls(value: Any) -> Any:
@@ -301,12 +269,8 @@ class _Batch:
             try:
                 return [json.loads(text)]
             except json.JSONDecodeError as error:
-                self.problem(
-                    source,
-                    0,
-                    "",
-                    f"JSON syntax error at line {error.lineno}, column {error.colno}: {error.msg}",
-                )
+                where = f"line {error.lineno}, column {error.colno}"
+                self.problem(source, 0, "", f"invalid JSON at {where}: {error.msg}")
                 return []
             except RecursionError:
                 self.problem(source, 0, "", "JSON nests too deeply")
@@ -363,7 +327,7 @@ class _Batch:
             self.problem(source, number, prefix + "apiVersion", message)
             return
         metadata = document.get("metadata")
-        if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str):
+        if not isinstance(metadata, dict) or metadata.get("name") is None:
             self.problem(source, number, prefix + "metadata.name", "Field required")
             return
         try:

@@ -13,11 +13,8 @@ class TranslateOptions:
     controller_name: str = DEFAULT_CONTROLLER_NAME
     # "namespace/name" of a Gateway -> the IP its listeners bind to and publish in status.
     gateway_addresses: Mapping[str, str] = field(default_factory=dict)
-    # Used for Gateways without an entry above.
+    # Used for Gateways without an entry above that request no IP in spec.addresses.
     default_address: str = "0.0.0.0"
-
-    def address_for(self, namespace: str, name: str) -> str:
-        return self.gateway_addresses.get(f"{namespace}/{name}", self.default_address)
 
 
 OPTIONS_API_VERSION = "agw.dev/v1alpha1"

@@ -55,7 +55,9 @@ def translate_gateway(
 ) -> GatewayState:
     meta = gateway.metadata
     status = GatewayStatus(generation=meta.generation)
-    address = options.address_for(meta.namespace, meta.name)
+    address = options.gateway_addresses.get(f"{meta.namespace}/{meta.name}") or _requested_address(
+        gateway, options
+    )
     listeners = translate_listeners(resources, grants, gateway)
     status.listeners = [listener.status for listener in listeners]
     status.conditions.set(ConditionType.ACCEPTED, True, Reason.ACCEPTED, "Gateway is accepted")
@@ -74,6 +76,17 @@ def translate_gateway(
         )
     _check_addresses(gateway, address, status)
     return GatewayState(gateway=gateway, address=address, listeners=listeners, status=status)
+
+
+def _requested_address(gateway: Gateway, options: TranslateOptions) -> str:
+    """Without an assigned address, bind the first IP the Gateway asks for (or the default)."""
+    for entry in gateway.spec.addresses or ():
+        if (entry.type or "IPAddress") == "IPAddress" and entry.value:
+            try:
+                return str(ipaddress.ip_address(entry.value))
+            except ValueError:
+                continue
+    return options.default_address
 
 
 def _check_addresses(gateway: Gateway, assigned: str, status: GatewayStatus) -> None:

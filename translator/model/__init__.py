@@ -11,32 +11,15 @@ from translator.model.duration import parse_duration
 from translator.model.gateway import Gateway, GatewayClass
 from translator.model.grpcroute import GRPCRoute
 from translator.model.httproute import HTTPRoute
+from translator.model.kinds import RESOURCE_KINDS, SERVED_KINDS, served_model
 from translator.model.l4route import TCPRoute, TLSRoute, UDPRoute
 from translator.model.listenerset import ListenerSet
 from translator.model.meta import ObjectKey, ObjectMeta, Resource
 from translator.model.referencegrant import ReferenceGrant
 
-# Every top-level kind, in the order a ResourceSet lists them.
-RESOURCE_KINDS: tuple[type[Resource], ...] = (
-    GatewayClass,
-    Gateway,
-    HTTPRoute,
-    GRPCRoute,
-    TLSRoute,
-    TCPRoute,
-    UDPRoute,
-    ReferenceGrant,
-    BackendTLSPolicy,
-    ListenerSet,
-    Namespace,
-    Service,
-    EndpointSlice,
-    Secret,
-    ConfigMap,
-)
-
 __all__ = [
     "RESOURCE_KINDS",
+    "SERVED_KINDS",
     "BackendTLSPolicy",
     "ConfigMap",
     "EndpointSlice",
@@ -56,4 +39,5 @@ __all__ = [
     "TLSRoute",
     "UDPRoute",
     "parse_duration",
+    "served_model",
 ]

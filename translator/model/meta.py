@@ -96,3 +96,8 @@ class Resource(Model):
     @property
     def key(self) -> ObjectKey:
         return ObjectKey(self.metadata.namespace, self.metadata.name)
+
+    def __hash__(self) -> int:
+        # The generated hash would hash every field and fail on the dicts (labels, options);
+        # equal objects have equal kinds and keys, so this hash agrees with equality.
+        return hash((type(self), self.metadata.namespace, self.metadata.name))
