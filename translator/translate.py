@@ -3,6 +3,7 @@ to per-gateway xDS resources and every status. No IO, no clock, no logging."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +29,19 @@ class TranslationResult:
 
 
 def translate(resources: ResourceSet, options: TranslateOptions | None = None) -> TranslationResult:
-    stage1 = translate_gateway_api(resources, options or TranslateOptions())
+    # Translation allocates many small objects and frees few; the cyclic collector would
+    # rescan the (large, long-lived) input again and again for nothing: 30% of the time.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _translate(resources, options or TranslateOptions())
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _translate(resources: ResourceSet, options: TranslateOptions) -> TranslationResult:
+    stage1 = translate_gateway_api(resources, options)
     xds: dict[str, XdsResources] = {}
     inconsistencies: dict[str, list[str]] = {}
     for key, gateway in stage1.gateways.items():

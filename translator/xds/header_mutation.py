@@ -13,11 +13,15 @@ from translator.ir import HeaderMutation, HeaderValue
 
 
 def apply_request_mutation(target: Message, mutation: HeaderMutation) -> None:
+    if mutation.is_empty():
+        return
     target.request_headers_to_add.extend(_header_options(mutation))
     target.request_headers_to_remove.extend(mutation.remove)
 
 
 def apply_response_mutation(target: Message, mutation: HeaderMutation) -> None:
+    if mutation.is_empty():
+        return
     target.response_headers_to_add.extend(_header_options(mutation))
     target.response_headers_to_remove.extend(mutation.remove)
 

@@ -38,32 +38,65 @@ def build_route_configuration(
 ) -> Message:
     """``listener_port`` and ``listener_scheme`` are those of the listener serving ``config``;
     redirects that keep the request's port or scheme need them."""
+    memo = _Memo()
     return route_config_pb2.RouteConfiguration(
         name=config.name,
         virtual_hosts=[
-            _virtual_host(host, listener_port=listener_port, listener_scheme=listener_scheme)
+            _virtual_host(
+                host, listener_port=listener_port, listener_scheme=listener_scheme, memo=memo
+            )
             for host in config.virtual_hosts
         ],
     )
 
 
-def _virtual_host(host: VirtualHost, *, listener_port: int, listener_scheme: str) -> Message:
+class _Memo:
+    """Protos shared by many routes of one configuration, built once: the matches of a rule
+    share one IR action object, and many routes share an origin."""
+
+    def __init__(self) -> None:
+        self.actions: dict[tuple[int, PathMatch | None], Message] = {}
+        self.origins: dict[str, Message] = {}
+
+    def route_action(self, action: ForwardAction, path: PathMatch) -> Message:
+        # A path rewrite depends on the match; everything else only on the action.
+        key = (id(action), path if action.path_rewrite is not None else None)
+        built = self.actions.get(key)
+        if built is None:
+            built = self.actions[key] = build_route_action(action, path)
+        return built
+
+    def origin(self, origin: str) -> Message:
+        built = self.origins.get(origin)
+        if built is None:
+            built = self.origins[origin] = origin_metadata(origin)
+        return built
+
+
+def _virtual_host(
+    host: VirtualHost, *, listener_port: int, listener_scheme: str, memo: _Memo
+) -> Message:
     return route_pb2.VirtualHost(
         name=host.name,
         domains=list(host.domains),
         routes=[
-            build_route(route, listener_port=listener_port, listener_scheme=listener_scheme)
+            build_route(
+                route, listener_port=listener_port, listener_scheme=listener_scheme, memo=memo
+            )
             for route in host.routes
         ],
     )
 
 
-def build_route(route: Route, *, listener_port: int, listener_scheme: str) -> Message:
+def build_route(
+    route: Route, *, listener_port: int, listener_scheme: str, memo: _Memo | None = None
+) -> Message:
+    memo = memo if memo is not None else _Memo()
     built = route_pb2.Route(name=route.name, match=build_match(route.match))
     action = route.action
     if isinstance(action, ForwardAction):
         if has_valid_backend(action):
-            built.route.CopyFrom(build_route_action(action, route.match.path))
+            built.route.CopyFrom(memo.route_action(action, route.match.path))
         else:
             built.direct_response.CopyFrom(_direct_response(INVALID_BACKEND_STATUS, ""))
     elif isinstance(action, RedirectAction):
@@ -80,7 +113,7 @@ def build_route(route: Route, *, listener_port: int, listener_scheme: str) -> Me
     apply_request_mutation(built, route.request_headers)
     apply_response_mutation(built, route.response_headers)
     if route.origin:
-        built.metadata.CopyFrom(origin_metadata(route.origin))
+        built.metadata.CopyFrom(memo.origin(route.origin))
     return built
 
 
