@@ -1,0 +1,150 @@
+"""The file source: a directory of Kubernetes YAML, watched for changes.
+
+Every scan stats the manifest files (recursively) and re-reads only those whose size, mtime
+or inode changed. A file that fails to parse as a whole keeps its last good content; a file
+with some invalid documents keeps, besides its valid objects, the last good version of every
+object it held before (so a typo never deletes a route). Problems are kept per file until the
+file is fixed or removed.
+
+Kubernetes fills ``metadata.generation`` and ``creationTimestamp``; in a directory nobody
+does, so the source does: an object's generation starts at 1 and goes up whenever its spec
+changes, and its creation time is when the source first saw it (both unless the file sets
+them)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from translator.loader import MANIFEST_SUFFIXES, LoadProblem, load_text
+from translator.model import Resource
+from translator.resources import ResourceSet
+
+ObjectIdentity = tuple[str, str, str]  # kind, namespace, name
+
+
+@dataclass(frozen=True, slots=True)
+class FileSignature:
+    size: int
+    mtime_ns: int
+    inode: int
+
+
+@dataclass
+class FileState:
+    signature: FileSignature
+    objects: tuple[Resource, ...] = ()
+    problems: tuple[LoadProblem, ...] = ()
+
+
+@dataclass
+class ObjectHistory:
+    spec_digest: str
+    generation: int
+    created: str
+
+
+@dataclass
+class FileSource:
+    directory: Path
+    clock: Callable[[], float] = time.time
+    files: dict[Path, FileState] = field(default_factory=dict)
+    history: dict[ObjectIdentity, ObjectHistory] = field(default_factory=dict)
+
+    def scan(self) -> bool:
+        """Bring the view up to date with the directory; True if anything changed."""
+        seen = dict(self._manifests())
+        changed = False
+        for path in [p for p in self.files if p not in seen]:
+            del self.files[path]
+            changed = True
+        for path, signature in seen.items():
+            state = self.files.get(path)
+            if state is not None and state.signature == signature:
+                continue
+            self.files[path] = self._read(path, signature, state)
+            changed = True
+        if changed:
+            self._forget_deleted()
+        return changed
+
+    def resource_set(self) -> ResourceSet:
+        return ResourceSet.from_objects(
+            obj for path in sorted(self.files) for obj in self.files[path].objects
+        )
+
+    def problems(self) -> list[str]:
+        return [
+            str(problem) for path in sorted(self.files) for problem in self.files[path].problems
+        ]
+
+    def _forget_deleted(self) -> None:
+        """An object deleted and created again starts over, as in Kubernetes."""
+        present = {_identity(obj) for state in self.files.values() for obj in state.objects}
+        for identity in [i for i in self.history if i not in present]:
+            del self.history[identity]
+
+    def _manifests(self) -> Iterator[tuple[Path, FileSignature]]:
+        for root, dirs, names in os.walk(self.directory):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(names):
+                if name.startswith(".") or not name.endswith(MANIFEST_SUFFIXES):
+                    continue
+                path = Path(root, name)
+                try:
+                    st = path.stat()
+                except OSError:
+                    continue  # removed between listing and stat
+                yield path, FileSignature(st.st_size, st.st_mtime_ns, st.st_ino)
+
+    def _read(self, path: Path, signature: FileSignature, previous: FileState | None) -> FileState:
+        label = str(path.relative_to(self.directory))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            problem = LoadProblem(label, 0, "", f"cannot read: {error}")
+            kept = previous.objects if previous else ()
+            return FileState(signature, kept, (problem,))
+        loaded = load_text(text, label)
+        objects = [self._stamp(obj) for obj in loaded.objects]
+        if loaded.problems and previous is not None:
+            present = {_identity(obj) for obj in objects}
+            objects.extend(obj for obj in previous.objects if _identity(obj) not in present)
+        return FileState(signature, tuple(objects), loaded.problems)
+
+    def _stamp(self, obj: Resource) -> Resource:
+        """Fill generation and creationTimestamp the way the API server would."""
+        identity = _identity(obj)
+        digest = _spec_digest(obj)
+        history = self.history.get(identity)
+        if history is None:
+            created = datetime.fromtimestamp(self.clock(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            history = ObjectHistory(digest, 1, created)
+            self.history[identity] = history
+        elif history.spec_digest != digest:
+            history.spec_digest = digest
+            history.generation += 1
+        meta = obj.metadata
+        update: dict[str, object] = {}
+        if "generation" not in meta.model_fields_set:
+            update["generation"] = history.generation
+        if not meta.creation_timestamp:
+            update["creation_timestamp"] = history.created
+        if not update:
+            return obj
+        return obj.model_copy(update={"metadata": meta.model_copy(update=update)})
+
+
+def _identity(obj: Resource) -> ObjectIdentity:
+    return (obj.KIND, obj.metadata.namespace, obj.metadata.name)
+
+
+def _spec_digest(obj: Resource) -> str:
+    spec = getattr(obj, "spec", None)
+    data = spec.model_dump_json() if spec is not None else obj.model_dump_json(exclude={"metadata"})
+    return hashlib.blake2b(data.encode(), digest_size=16).hexdigest()

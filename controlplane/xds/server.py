@@ -1,0 +1,106 @@
+"""The ADS gRPC service (grpc.aio): both ``StreamAggregatedResources`` (state of the world)
+and ``DeltaAggregatedResources`` over one ``SnapshotCache``.
+
+Which gateway a proxy serves comes from its node, in the first request of a stream:
+``node.metadata["gateway"]`` as the string ``"NAMESPACE/NAME"``, or, when that key is absent,
+``node.cluster`` (so ``envoy --service-cluster NAMESPACE/NAME`` also works). A proxy of a
+gateway that has no snapshot yet keeps its stream open and gets resources once one is
+published; removing a gateway's snapshot leaves its proxies on their last configuration.
+
+Each stream runs one reader task and one writer (``controlplane.xds.stream``); a stream that
+breaks the protocol ends with ``INVALID_ARGUMENT``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterable, Callable
+from typing import TypeVar
+
+import grpc
+from envoy.service.discovery.v3 import ads_pb2_grpc
+from envoy.service.discovery.v3.discovery_pb2 import (
+    DeltaDiscoveryRequest,
+    DeltaDiscoveryResponse,
+    DiscoveryRequest,
+    DiscoveryResponse,
+)
+
+from controlplane.xds.cache import SnapshotCache
+from controlplane.xds.delta import DeltaStream
+from controlplane.xds.errors import InvalidDiscoveryRequest
+from controlplane.xds.metrics import XdsMetrics
+from controlplane.xds.sotw import SotwStream
+from controlplane.xds.stream import StreamHub, StreamMachine, run_stream
+from controlplane.xds.sync_status import SyncStatus
+
+RequestT = TypeVar("RequestT")
+ResponseT = TypeVar("ResponseT")
+
+# Envoy keeps its ADS connection alive with HTTP/2 pings (see controlplane.bootstrap); gRPC's
+# defaults would answer pings more often than every five minutes with GOAWAY.
+_SERVER_OPTIONS = [
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+    ("grpc.http2.max_ping_strikes", 0),
+    # Two control planes on one port would split the proxies between them without a word.
+    ("grpc.so_reuseport", 0),
+]
+
+
+class AggregatedDiscoveryServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[misc]
+    def __init__(self, hub: StreamHub) -> None:
+        self.hub = hub
+
+    async def StreamAggregatedResources(
+        self,
+        request_iterator: AsyncIterable[DiscoveryRequest],
+        context: grpc.aio.ServicerContext[DiscoveryRequest, DiscoveryResponse],
+    ) -> None:
+        machine = SotwStream(clock=self.hub.clock, metrics=self.hub.metrics)
+        await self._serve(machine, request_iterator, context)
+
+    async def DeltaAggregatedResources(
+        self,
+        request_iterator: AsyncIterable[DeltaDiscoveryRequest],
+        context: grpc.aio.ServicerContext[DeltaDiscoveryRequest, DeltaDiscoveryResponse],
+    ) -> None:
+        machine = DeltaStream(clock=self.hub.clock, metrics=self.hub.metrics)
+        await self._serve(machine, request_iterator, context)
+
+    async def _serve(
+        self,
+        machine: StreamMachine[RequestT, ResponseT],
+        requests: AsyncIterable[RequestT],
+        context: grpc.aio.ServicerContext[RequestT, ResponseT],
+    ) -> None:
+        try:
+            await run_stream(machine, requests, context.write, self.hub)
+        except InvalidDiscoveryRequest as error:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+
+
+async def serve(
+    cache: SnapshotCache,
+    address: str,
+    *,
+    status: SyncStatus | None = None,
+    metrics: XdsMetrics | None = None,
+    clock: Callable[[], float] = time.time,
+) -> grpc.aio.Server:
+    """Start an ADS server on ``address`` ("HOST:PORT", plaintext); the caller stops it."""
+    hub = StreamHub(
+        cache,
+        status if status is not None else SyncStatus(),
+        metrics if metrics is not None else XdsMetrics(),
+        clock,
+    )
+    server = grpc.aio.server(options=_SERVER_OPTIONS)
+    ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(
+        AggregatedDiscoveryServicer(hub), server
+    )
+    server.add_insecure_port(address)
+    await server.start()
+    return server
