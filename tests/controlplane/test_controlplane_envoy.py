@@ -159,6 +159,10 @@ async def test_directory_drives_envoy(tmp_path: Path, delta: bool) -> None:
                 await _dumps_agree(cp, envoy)
                 _check_debug_resources(cp)
                 assert all(p["types"] for p in json.loads(cp.sync.to_json())["proxies"])
+                metrics = cp.admin.handle("GET", "/metrics").body.decode()
+                assert "agw_xds_connected_proxies 1.0" in metrics
+                assert 'agw_snapshot_resources{gateway="default/gw"}' in metrics
+                assert cp.admin.handle("GET", "/readyz").status == 200
 
             # Control plane gone: Envoy keeps serving its last configuration.
             assert await served_by(address, gateway_port) == "green"
