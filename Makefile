@@ -19,6 +19,9 @@ test: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/pytest
 
+run: $(STAMP)
+	$(BIN)/python tools/quickstart.py $(if $(DATAPLANE),--dataplane $(DATAPLANE))
+
 unit: $(STAMP)
 	$(BIN)/pytest tests
 

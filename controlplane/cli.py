@@ -6,10 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from controlplane.commands import bootstrap, controlplane, run, translate
+from controlplane.commands import bootstrap, controlplane, echo, run, translate
 
 # Each module adds its own subparser and sets ``handler``.
-SUBCOMMANDS = (bootstrap, controlplane, run, translate)
+SUBCOMMANDS = (bootstrap, controlplane, echo, run, translate)
 
 
 def build_parser() -> argparse.ArgumentParser:
