@@ -1,0 +1,149 @@
+"""Compile a Cluster and its ClusterLoadAssignment into a ``ClusterConfig``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dataplane.config.support import check_fields
+from dataplane.config.values import seconds
+from dataplane.errors import InvalidConfig, UnsupportedValue
+
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_IDLE_TIMEOUT = 3600.0
+DEFAULT_BUFFER_LIMIT = 1 << 20
+# Envoy's circuit-breaker defaults; agw applies them per endpoint pool.
+DEFAULT_MAX_CONNECTIONS = 1024
+DEFAULT_MAX_PENDING = 1024
+DEFAULT_MAX_RETRIES = 3
+_SERVING = frozenset({0, 1})  # UNKNOWN, HEALTHY; DEGRADED (5) serves too, below.
+_DEGRADED = 5
+
+
+@dataclass(frozen=True, slots=True)
+class OutlierPolicy:
+    """Passive ejection of an endpoint after consecutive connect failures."""
+
+    consecutive_failures: int = 1
+    base_ejection: float = 2.0
+    max_ejection: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointConfig:
+    host: str
+    port: int
+    weight: int = 1
+    hostname: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    name: str
+    endpoints: tuple[EndpointConfig, ...]
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    buffer_limit: int = DEFAULT_BUFFER_LIMIT
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    max_pending: int = DEFAULT_MAX_PENDING
+    max_retries: int = DEFAULT_MAX_RETRIES
+    outlier: OutlierPolicy = OutlierPolicy()
+    # An EDS cluster whose ClusterLoadAssignment has not arrived yet (Envoy keeps it warming).
+    warming: bool = False
+
+
+def compile_cluster(cluster: Any, assignment: Any | None) -> ClusterConfig:
+    where = f"Cluster {cluster.name!r}"
+    check_fields(cluster, where=where)
+    kind = cluster.DESCRIPTOR.fields_by_name["type"].enum_type.values_by_number[cluster.type].name
+    if kind == "STATIC":
+        assignment = cluster.load_assignment
+    elif assignment is not None:
+        check_fields(assignment, where=f"ClusterLoadAssignment {cluster.name!r}")
+    endpoints = compile_endpoints(assignment) if assignment is not None else ()
+    limits = _circuit_breakers(cluster)
+    protocol = cluster.common_http_protocol_options
+    return ClusterConfig(
+        name=cluster.name,
+        endpoints=endpoints,
+        connect_timeout=(
+            seconds(cluster.connect_timeout)
+            if cluster.HasField("connect_timeout")
+            else DEFAULT_CONNECT_TIMEOUT
+        ),
+        idle_timeout=(
+            seconds(protocol.idle_timeout)
+            if protocol.HasField("idle_timeout")
+            else DEFAULT_IDLE_TIMEOUT
+        ),
+        buffer_limit=(
+            cluster.per_connection_buffer_limit_bytes.value
+            if cluster.HasField("per_connection_buffer_limit_bytes")
+            else DEFAULT_BUFFER_LIMIT
+        ),
+        max_connections=limits[0],
+        max_pending=limits[1],
+        max_retries=limits[2],
+        outlier=_outlier(cluster),
+        warming=assignment is None,
+    )
+
+
+def compile_endpoints(assignment: Any) -> tuple[EndpointConfig, ...]:
+    endpoints: list[EndpointConfig] = []
+    for locality in assignment.endpoints:
+        if locality.priority != 0:
+            raise UnsupportedValue("LocalityLbEndpoints.priority", locality.priority)
+        for lb_endpoint in locality.lb_endpoints:
+            if lb_endpoint.health_status not in _SERVING and lb_endpoint.health_status != _DEGRADED:
+                continue
+            address = lb_endpoint.endpoint.address.socket_address
+            if not address.address or not address.port_value:
+                raise InvalidConfig(
+                    f"ClusterLoadAssignment {assignment.cluster_name!r}: "
+                    "an endpoint needs an address and a port"
+                )
+            weight = (
+                lb_endpoint.load_balancing_weight.value
+                if lb_endpoint.HasField("load_balancing_weight")
+                else 1
+            )
+            endpoints.append(
+                EndpointConfig(
+                    address.address, address.port_value, weight, lb_endpoint.endpoint.hostname
+                )
+            )
+    return tuple(endpoints)
+
+
+def _circuit_breakers(cluster: Any) -> tuple[int, int, int]:
+    values = [DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PENDING, DEFAULT_MAX_RETRIES]
+    for threshold in cluster.circuit_breakers.thresholds:
+        for index, field in enumerate(("max_connections", "max_pending_requests", "max_retries")):
+            if threshold.HasField(field):
+                values[index] = getattr(threshold, field).value
+    return values[0], values[1], values[2]
+
+
+def _outlier(cluster: Any) -> OutlierPolicy:
+    if not cluster.HasField("outlier_detection"):
+        return OutlierPolicy()
+    detection = cluster.outlier_detection
+    default = OutlierPolicy()
+    return OutlierPolicy(
+        consecutive_failures=(
+            detection.consecutive_local_origin_failure.value
+            if detection.HasField("consecutive_local_origin_failure")
+            else default.consecutive_failures
+        ),
+        base_ejection=(
+            seconds(detection.base_ejection_time)
+            if detection.HasField("base_ejection_time")
+            else default.base_ejection
+        ),
+        max_ejection=(
+            seconds(detection.max_ejection_time)
+            if detection.HasField("max_ejection_time")
+            else default.max_ejection
+        ),
+    )

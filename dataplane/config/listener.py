@@ -1,0 +1,252 @@
+"""Compile a Listener (and the HttpConnectionManager in each filter chain) into plain values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from envoy.config.accesslog.v3 import accesslog_pb2
+from envoy.extensions.access_loggers.file.v3 import file_pb2
+from envoy.extensions.access_loggers.stream.v3 import stream_pb2
+from envoy.extensions.filters.http.fault.v3 import fault_pb2
+from envoy.extensions.filters.http.router.v3 import router_pb2
+from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
+from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
+
+from dataplane.config.route import locate, websocket_setting
+from dataplane.config.support import check_fields
+from dataplane.config.values import data_source_bytes, seconds
+from dataplane.errors import ConfigRejected, InvalidConfig, UnsupportedField, UnsupportedValue
+
+HCM_FILTER = "envoy.filters.network.http_connection_manager"
+TLS_TRANSPORT = "envoy.transport_sockets.tls"
+
+
+class ServerHeader(IntEnum):
+    OVERWRITE = 0
+    APPEND_IF_ABSENT = 1
+    PASS_THROUGH = 2
+
+
+class HostPortStrip(IntEnum):
+    NONE = 0
+    ANY = 1
+    MATCHING = 2
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    """What the HttpConnectionManager of one filter chain asks of the HTTP codec."""
+
+    route_config: str
+    stat_prefix: str = ""
+    use_remote_address: bool = False
+    skip_xff_append: bool = False
+    server_name: bytes = b"agw"
+    server_header: ServerHeader = ServerHeader.OVERWRITE
+    max_request_headers_bytes: int = 60 * 1024
+    max_headers_count: int = 100
+    request_headers_timeout: float = 60.0
+    idle_timeout: float = 3600.0
+    stream_idle_timeout: float = 300.0
+    drain_timeout: float = 5.0
+    websocket: bool = False
+    normalize_path: bool = False
+    merge_slashes: bool = False
+    strip_host_port: HostPortStrip = HostPortStrip.NONE
+    generate_request_id: bool = True
+    accept_http_10: bool = False
+    # Access-log targets: "-" is stdout, anything else a file path.
+    access_logs: tuple[str, ...] = ()
+
+    @property
+    def rewrites_request_head(self) -> bool:
+        return bool(self.strip_host_port or self.normalize_path or self.merge_slashes)
+
+
+@dataclass(frozen=True, slots=True)
+class DownstreamTls:
+    # SDS secret names (resolved by the runtime config) and inline certificates.
+    secret_names: tuple[str, ...]
+    inline_certificates: tuple[tuple[bytes, bytes], ...]
+    alpn: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FilterChainConfig:
+    name: str
+    server_names: tuple[str, ...]
+    http: HttpSettings
+    tls: DownstreamTls | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerConfig:
+    name: str
+    host: str
+    port: int
+    filter_chains: tuple[FilterChainConfig, ...]
+    buffer_limit: int = 1 << 20
+
+    @property
+    def is_tls(self) -> bool:
+        return any(chain.tls is not None for chain in self.filter_chains)
+
+
+def compile_listener(listener: Any) -> tuple[ListenerConfig, dict[str, Any]]:
+    """The listener plus the inline RouteConfigurations its connection managers carry."""
+    where = f"Listener {listener.name!r}"
+    check_fields(listener, where=where)
+    address = listener.address.socket_address
+    if not address.address:
+        raise InvalidConfig(f"{where}: a socket_address is required")
+    try:
+        for listener_filter in listener.listener_filters:
+            _unpack(
+                listener_filter.typed_config, tls_inspector_pb2.TlsInspector(), "ListenerFilter"
+            )
+        inline_routes: dict[str, Any] = {}
+        chains = tuple(_filter_chain(chain, inline_routes) for chain in listener.filter_chains)
+    except ConfigRejected as exc:
+        raise locate(exc, where) from None
+    if not chains:
+        raise InvalidConfig(f"{where}: at least one filter chain is required")
+    if len({chain.tls is None for chain in chains}) > 1:
+        raise UnsupportedValue("Listener.filter_chains (TLS and plaintext mixed)", "", where)
+    config = ListenerConfig(
+        name=listener.name,
+        host=address.address,
+        port=address.port_value,
+        filter_chains=chains,
+        buffer_limit=(
+            listener.per_connection_buffer_limit_bytes.value
+            if listener.HasField("per_connection_buffer_limit_bytes")
+            else 1 << 20
+        ),
+    )
+    return config, inline_routes
+
+
+def _unpack(any_message: Any, target: Any, path: str) -> Any:
+    if not any_message.Unpack(target):
+        raise UnsupportedValue(f"{path}.typed_config", any_message.type_url)
+    check_fields(target)
+    return target
+
+
+def _filter_chain(chain: Any, inline_routes: dict[str, Any]) -> FilterChainConfig:
+    match = chain.filter_chain_match
+    if match.transport_protocol not in ("", "tls", "raw_buffer"):
+        raise UnsupportedValue("FilterChainMatch.transport_protocol", match.transport_protocol)
+    if len(chain.filters) != 1 or chain.filters[0].name != HCM_FILTER:
+        names = [f.name for f in chain.filters]
+        raise UnsupportedValue("FilterChain.filters (only one HttpConnectionManager)", names)
+    manager = _unpack(chain.filters[0].typed_config, hcm_pb2.HttpConnectionManager(), "Filter")
+    tls = _downstream_tls(chain.transport_socket) if chain.HasField("transport_socket") else None
+    return FilterChainConfig(
+        name=chain.name,
+        server_names=tuple(name.lower() for name in match.server_names),
+        http=_http_settings(manager, inline_routes),
+        tls=tls,
+    )
+
+
+def _downstream_tls(socket: Any) -> DownstreamTls:
+    if socket.name != TLS_TRANSPORT:
+        raise UnsupportedValue("FilterChain.transport_socket.name", socket.name)
+    context = _unpack(socket.typed_config, tls_pb2.DownstreamTlsContext(), "TransportSocket")
+    common = context.common_tls_context
+    inline = tuple(
+        (data_source_bytes(cert.certificate_chain), data_source_bytes(cert.private_key))
+        for cert in common.tls_certificates
+    )
+    names = tuple(config.name for config in common.tls_certificate_sds_secret_configs)
+    if not inline and not names:
+        raise InvalidConfig("DownstreamTlsContext: a certificate is required")
+    return DownstreamTls(names, inline, tuple(common.alpn_protocols))
+
+
+def _http_settings(manager: Any, inline_routes: dict[str, Any]) -> HttpSettings:
+    if manager.HasField("route_config"):
+        route_config = manager.route_config.name
+        inline_routes[route_config] = manager.route_config
+    elif manager.HasField("rds"):
+        route_config = manager.rds.route_config_name
+    else:
+        raise InvalidConfig("HttpConnectionManager: rds or route_config is required")
+    _check_http_filters(manager.http_filters)
+    common = manager.common_http_protocol_options
+    defaults = HttpSettings(route_config)
+    strip = HostPortStrip.NONE
+    if manager.strip_any_host_port:
+        strip = HostPortStrip.ANY
+    elif manager.strip_matching_host_port:
+        strip = HostPortStrip.MATCHING
+
+    def duration(message: Any, field: str, default: float) -> float:
+        return seconds(getattr(message, field)) if message.HasField(field) else default
+
+    return HttpSettings(
+        route_config=route_config,
+        stat_prefix=manager.stat_prefix,
+        use_remote_address=manager.use_remote_address.value,
+        skip_xff_append=manager.skip_xff_append,
+        server_name=manager.server_name.encode() or defaults.server_name,
+        server_header=ServerHeader(manager.server_header_transformation),
+        max_request_headers_bytes=(
+            manager.max_request_headers_kb.value * 1024
+            if manager.HasField("max_request_headers_kb")
+            else defaults.max_request_headers_bytes
+        ),
+        max_headers_count=(
+            common.max_headers_count.value
+            if common.HasField("max_headers_count")
+            else defaults.max_headers_count
+        ),
+        request_headers_timeout=duration(
+            manager, "request_headers_timeout", defaults.request_headers_timeout
+        ),
+        idle_timeout=duration(common, "idle_timeout", defaults.idle_timeout),
+        stream_idle_timeout=duration(manager, "stream_idle_timeout", defaults.stream_idle_timeout),
+        drain_timeout=duration(manager, "drain_timeout", defaults.drain_timeout),
+        websocket=bool(websocket_setting(manager.upgrade_configs, "HttpConnectionManager")),
+        normalize_path=manager.normalize_path.value,
+        merge_slashes=manager.merge_slashes,
+        strip_host_port=strip,
+        generate_request_id=(
+            manager.generate_request_id.value if manager.HasField("generate_request_id") else True
+        ),
+        accept_http_10=manager.http_protocol_options.accept_http_10,
+        access_logs=tuple(_access_log(entry) for entry in manager.access_log),
+    )
+
+
+def _check_http_filters(filters: Any) -> None:
+    names = [f.name for f in filters]
+    if not names or names[-1] != "envoy.filters.http.router":
+        raise InvalidConfig("HttpConnectionManager.http_filters must end with the router")
+    for http_filter in filters[:-1]:
+        if http_filter.name != "envoy.filters.http.fault":
+            raise UnsupportedValue("HttpConnectionManager.http_filters", http_filter.name)
+        if http_filter.HasField("typed_config"):
+            fault = _unpack(http_filter.typed_config, fault_pb2.HTTPFault(), "HttpFilter")
+            if fault.ListFields():
+                raise UnsupportedField("HTTPFault (configured on the connection manager)")
+    if filters[-1].HasField("typed_config"):
+        _unpack(filters[-1].typed_config, router_pb2.Router(), "HttpFilter")
+
+
+def _access_log(entry: Any) -> str:
+    check_fields(entry, "AccessLog")
+    assert isinstance(entry, accesslog_pb2.AccessLog)
+    if entry.typed_config.Is(stream_pb2.StdoutAccessLog.DESCRIPTOR):
+        _unpack(entry.typed_config, stream_pb2.StdoutAccessLog(), "AccessLog")
+        return "-"
+    file_log = _unpack(entry.typed_config, file_pb2.FileAccessLog(), "AccessLog")
+    if not file_log.path:
+        raise InvalidConfig("FileAccessLog.path is required")
+    return str(file_log.path)

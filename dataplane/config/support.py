@@ -1,0 +1,418 @@
+"""The subset of Envoy's xDS API the agw proxy implements, as data.
+
+Every message the compiler reads is listed with the fields it honours. ``check_fields`` walks a
+message with ``ListFields()`` and raises ``UnsupportedField`` for anything set that is not listed,
+so an unimplemented field is a NACK with a clear reason, never silently ignored. The same table
+generates ``docs/supported-envoy-api.md`` (``tools/gen_supported_api.py``).
+
+Message-typed fields whose type is listed here are checked recursively; other message types
+(``Duration``, wrappers, ``FractionalPercent``, ``Metadata``) are leaves. ``Any`` payloads are
+unpacked and checked by the compiler, which knows which type URLs it accepts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from dataplane.errors import UnsupportedField, UnsupportedValue
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSupport:
+    name: str
+    note: str = ""
+    # For enum fields: the member names implemented; None means any member.
+    values: frozenset[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageSupport:
+    message: str
+    fields: tuple[FieldSupport, ...]
+    note: str = ""
+
+    @property
+    def short_name(self) -> str:
+        return self.message.rsplit(".", 1)[-1]
+
+
+def _f(name: str, note: str = "", values: Iterable[str] | None = None) -> FieldSupport:
+    return FieldSupport(name, note, frozenset(values) if values is not None else None)
+
+
+_L = "envoy.config.listener.v3."
+_C = "envoy.config.core.v3."
+_R = "envoy.config.route.v3."
+_CL = "envoy.config.cluster.v3."
+_E = "envoy.config.endpoint.v3."
+_M = "envoy.type.matcher.v3."
+_HCM = "envoy.extensions.filters.network.http_connection_manager.v3."
+_TLS = "envoy.extensions.transport_sockets.tls.v3."
+
+_HEADER_MUTATIONS = (
+    _f("request_headers_to_add"),
+    _f("request_headers_to_remove"),
+    _f("response_headers_to_add"),
+    _f("response_headers_to_remove"),
+)
+
+SUPPORTED_API: tuple[MessageSupport, ...] = (
+    MessageSupport(
+        _L + "Listener",
+        (
+            _f("name"),
+            _f("address"),
+            _f("filter_chains"),
+            _f("listener_filters", "only envoy.filters.listener.tls_inspector"),
+            _f("per_connection_buffer_limit_bytes", "write-buffer high-water mark"),
+            _f("traffic_direction", "informational"),
+            _f("stat_prefix", "informational"),
+        ),
+    ),
+    MessageSupport(_L + "ListenerFilter", (_f("name"), _f("typed_config"))),
+    MessageSupport(
+        _L + "FilterChain",
+        (
+            _f("name"),
+            _f("filter_chain_match"),
+            _f("filters", "exactly one: envoy.filters.network.http_connection_manager"),
+            _f("transport_socket", "envoy.transport_sockets.tls (DownstreamTlsContext)"),
+        ),
+    ),
+    MessageSupport(
+        _L + "FilterChainMatch",
+        (
+            _f("server_names", "exact and *.suffix; chosen by SNI"),
+            _f("transport_protocol", "raw_buffer or tls"),
+        ),
+    ),
+    MessageSupport(_L + "Filter", (_f("name"), _f("typed_config"))),
+    MessageSupport(_C + "Address", (_f("socket_address"),)),
+    MessageSupport(
+        _C + "SocketAddress",
+        (_f("address"), _f("port_value"), _f("protocol", values=("TCP",))),
+    ),
+    MessageSupport(
+        _HCM + "HttpConnectionManager",
+        (
+            _f("codec_type", "HTTP/1.1 is served; HTTP/2 is not yet", ("AUTO", "HTTP1")),
+            _f("stat_prefix"),
+            _f("rds"),
+            _f("route_config"),
+            _f("http_filters", "envoy.filters.http.fault (abort only) and the router, last"),
+            _f("use_remote_address", "append the peer to x-forwarded-for"),
+            _f("skip_xff_append"),
+            _f("server_name", "the server header (default agw)"),
+            _f(
+                "server_header_transformation",
+                values=("OVERWRITE", "APPEND_IF_ABSENT", "PASS_THROUGH"),
+            ),
+            _f("common_http_protocol_options"),
+            _f("http_protocol_options"),
+            _f("max_request_headers_kb", "431 above it (default 60)"),
+            _f("request_headers_timeout", "default 60s (Envoy: disabled)"),
+            _f("stream_idle_timeout", "default 300s"),
+            _f("drain_timeout", "grace for connections of a removed listener"),
+            _f("upgrade_configs", "websocket"),
+            _f("normalize_path"),
+            _f("merge_slashes"),
+            _f("strip_any_host_port"),
+            _f("strip_matching_host_port"),
+            _f("generate_request_id", "x-request-id when absent"),
+            _f("preserve_external_request_id", "request ids are always preserved"),
+            _f("access_log", "stdout or file, one JSON line per request"),
+        ),
+    ),
+    MessageSupport(_HCM + "Rds", (_f("config_source"), _f("route_config_name"))),
+    MessageSupport(_HCM + "HttpFilter", (_f("name"), _f("typed_config"))),
+    MessageSupport(
+        _HCM + "HttpConnectionManager.UpgradeConfig", (_f("upgrade_type"), _f("enabled"))
+    ),
+    MessageSupport(
+        _C + "ConfigSource",
+        (_f("ads"), _f("resource_api_version", values=("V3",)), _f("initial_fetch_timeout")),
+        "only ADS",
+    ),
+    MessageSupport(
+        _C + "HttpProtocolOptions",
+        (_f("idle_timeout"), _f("max_headers_count", "431 above it (default 100)")),
+    ),
+    MessageSupport(
+        _C + "Http1ProtocolOptions",
+        (_f("accept_http_10", "otherwise HTTP/1.0 gets 426, as Envoy"),),
+    ),
+    MessageSupport(
+        "envoy.config.accesslog.v3.AccessLog",
+        (_f("name"), _f("typed_config", "StdoutAccessLog or FileAccessLog(path)")),
+    ),
+    MessageSupport("envoy.extensions.access_loggers.file.v3.FileAccessLog", (_f("path"),)),
+    MessageSupport("envoy.extensions.access_loggers.stream.v3.StdoutAccessLog", ()),
+    MessageSupport("envoy.extensions.filters.http.router.v3.Router", ()),
+    MessageSupport("envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector", ()),
+    MessageSupport(
+        "envoy.extensions.filters.http.fault.v3.HTTPFault",
+        (_f("abort"),),
+        "per-route or per-ClusterWeight typed_per_filter_config",
+    ),
+    MessageSupport(
+        "envoy.extensions.filters.http.fault.v3.FaultAbort",
+        (_f("http_status"), _f("percentage")),
+    ),
+    MessageSupport(
+        _R + "RouteConfiguration",
+        (_f("name"), _f("virtual_hosts"), *_HEADER_MUTATIONS, _f("validate_clusters")),
+    ),
+    MessageSupport(
+        _R + "VirtualHost",
+        (_f("name"), _f("domains"), _f("routes"), *_HEADER_MUTATIONS),
+    ),
+    MessageSupport(
+        _R + "Route",
+        (
+            _f("name"),
+            _f("match"),
+            _f("route"),
+            _f("redirect"),
+            _f("direct_response"),
+            *_HEADER_MUTATIONS,
+            _f("typed_per_filter_config", "envoy.filters.http.fault abort only"),
+            _f("metadata", "kept for dumps"),
+        ),
+    ),
+    MessageSupport(
+        _R + "RouteMatch",
+        (
+            _f("prefix"),
+            _f("path"),
+            _f("safe_regex", "Python re, full match"),
+            _f("path_separated_prefix"),
+            _f("case_sensitive"),
+            _f("headers"),
+            _f("query_parameters"),
+        ),
+    ),
+    MessageSupport(_M + "RegexMatcher", (_f("regex"), _f("google_re2"))),
+    MessageSupport(
+        _R + "HeaderMatcher",
+        (
+            _f("name", ":method, :authority, :path, :scheme or a header"),
+            _f("string_match"),
+            _f("present_match"),
+            _f("invert_match"),
+            _f("exact_match"),
+            _f("safe_regex_match"),
+            _f("prefix_match"),
+            _f("suffix_match"),
+            _f("contains_match"),
+        ),
+    ),
+    MessageSupport(
+        _M + "StringMatcher",
+        (
+            _f("exact"),
+            _f("prefix"),
+            _f("suffix"),
+            _f("contains"),
+            _f("safe_regex"),
+            _f("ignore_case"),
+        ),
+    ),
+    MessageSupport(
+        _R + "QueryParameterMatcher",
+        (_f("name"), _f("string_match"), _f("present_match")),
+    ),
+    MessageSupport(
+        _R + "RouteAction",
+        (
+            _f("cluster"),
+            _f("weighted_clusters"),
+            _f("cluster_not_found_response_code"),
+            _f("prefix_rewrite"),
+            _f("regex_rewrite"),
+            _f("host_rewrite_literal"),
+            _f("timeout", "default 15s; 0 disables"),
+            _f("retry_policy"),
+            _f("request_mirror_policies"),
+            _f("upgrade_configs", "websocket"),
+        ),
+    ),
+    MessageSupport(_R + "RouteAction.UpgradeConfig", (_f("upgrade_type"), _f("enabled"))),
+    MessageSupport(
+        _R + "RouteAction.RequestMirrorPolicy",
+        (_f("cluster"), _f("runtime_fraction", "default_value only")),
+    ),
+    MessageSupport(
+        _R + "WeightedCluster",
+        (_f("clusters"), _f("total_weight")),
+    ),
+    MessageSupport(
+        _R + "WeightedCluster.ClusterWeight",
+        (
+            _f("name"),
+            _f("weight"),
+            *_HEADER_MUTATIONS,
+            _f("typed_per_filter_config", "envoy.filters.http.fault abort only"),
+        ),
+    ),
+    MessageSupport(_M + "RegexMatchAndSubstitute", (_f("pattern"), _f("substitution"))),
+    MessageSupport(
+        _R + "RetryPolicy",
+        (
+            _f(
+                "retry_on",
+                "5xx, gateway-error, reset, connect-failure, retriable-status-codes",
+            ),
+            _f("num_retries"),
+            _f("per_try_timeout", "until the response headers"),
+            _f("retriable_status_codes"),
+            _f("retry_back_off"),
+        ),
+    ),
+    MessageSupport(_R + "RetryPolicy.RetryBackOff", (_f("base_interval"), _f("max_interval"))),
+    MessageSupport(
+        _R + "RedirectAction",
+        (
+            _f("https_redirect"),
+            _f("scheme_redirect"),
+            _f("host_redirect"),
+            _f("port_redirect"),
+            _f("path_redirect"),
+            _f("prefix_rewrite"),
+            _f("response_code"),
+            _f("strip_query"),
+        ),
+    ),
+    MessageSupport(_R + "DirectResponseAction", (_f("status"), _f("body"))),
+    MessageSupport(_C + "DataSource", (_f("inline_string"), _f("inline_bytes"))),
+    MessageSupport(
+        _C + "HeaderValueOption",
+        (_f("header"), _f("append"), _f("append_action"), _f("keep_empty_value")),
+    ),
+    MessageSupport(
+        _C + "HeaderValue", (_f("key"), _f("value", "literal; %% escapes"), _f("raw_value"))
+    ),
+    MessageSupport(
+        _CL + "Cluster",
+        (
+            _f("name"),
+            _f("type", values=("EDS", "STATIC")),
+            _f("eds_cluster_config"),
+            _f("connect_timeout", "default 5s"),
+            _f("lb_policy", "weighted round robin", ("ROUND_ROBIN",)),
+            _f("load_assignment", "for STATIC clusters"),
+            _f("outlier_detection", "connect failures only"),
+            _f("circuit_breakers", "per endpoint pool"),
+            _f("common_http_protocol_options"),
+            _f("per_connection_buffer_limit_bytes"),
+            _f("dns_lookup_family", "endpoints are IP addresses"),
+        ),
+    ),
+    MessageSupport(_CL + "Cluster.EdsClusterConfig", (_f("eds_config"), _f("service_name"))),
+    MessageSupport(
+        _CL + "OutlierDetection",
+        (
+            _f("consecutive_local_origin_failure", "default 1"),
+            _f("base_ejection_time", "default 2s"),
+            _f("max_ejection_time", "default 30s"),
+            _f("max_ejection_percent", "never all: panic mode uses every endpoint"),
+            _f("split_external_local_origin_errors"),
+        ),
+    ),
+    MessageSupport(_CL + "CircuitBreakers", (_f("thresholds"),)),
+    MessageSupport(
+        _CL + "CircuitBreakers.Thresholds",
+        (
+            _f("priority", values=("DEFAULT",)),
+            _f("max_connections"),
+            _f("max_pending_requests"),
+            _f("max_retries"),
+        ),
+    ),
+    MessageSupport(_E + "ClusterLoadAssignment", (_f("cluster_name"), _f("endpoints"))),
+    MessageSupport(
+        _E + "LocalityLbEndpoints",
+        (_f("locality", "kept for dumps"), _f("lb_endpoints"), _f("priority", "0 only")),
+    ),
+    MessageSupport(
+        _E + "LbEndpoint",
+        (
+            _f("endpoint"),
+            _f("health_status", "UNHEALTHY, DRAINING and TIMEOUT endpoints get no traffic"),
+            _f("load_balancing_weight"),
+            _f("metadata", "kept for dumps"),
+        ),
+    ),
+    MessageSupport(_E + "Endpoint", (_f("address"), _f("hostname"))),
+    MessageSupport(
+        _TLS + "DownstreamTlsContext",
+        (_f("common_tls_context"),),
+        "TLS termination with SNI certificate selection",
+    ),
+    MessageSupport(
+        _TLS + "CommonTlsContext",
+        (
+            _f("tls_certificates"),
+            _f("tls_certificate_sds_secret_configs"),
+            _f("alpn_protocols", "http/1.1 is served; h2 is not yet offered"),
+        ),
+    ),
+    MessageSupport(_TLS + "SdsSecretConfig", (_f("name"), _f("sds_config"))),
+    MessageSupport(_TLS + "Secret", (_f("name"), _f("tls_certificate"))),
+    MessageSupport(_TLS + "TlsCertificate", (_f("certificate_chain"), _f("private_key"))),
+    MessageSupport(_C + "TransportSocket", (_f("name"), _f("typed_config"))),
+)
+
+_BY_NAME: dict[str, MessageSupport] = {m.message: m for m in SUPPORTED_API}
+_FIELDS: dict[str, dict[str, FieldSupport]] = {
+    m.message: {f.name: f for f in m.fields} for m in SUPPORTED_API
+}
+
+
+def short_name(message: Any) -> str:
+    return str(message.DESCRIPTOR.name)
+
+
+# Messages that start a new path in error messages, located by their name or index, so that
+# errors read "Route.route.hash_policy ... (RouteConfiguration 'rc', virtual host 'v', route 3)".
+_ANCHORS = {_R + "VirtualHost": "virtual host", _R + "Route": "route"}
+
+
+def check_fields(message: Any, path: str | None = None, where: str = "") -> None:
+    """Raise ``UnsupportedField`` for any field set in ``message`` (recursively) not listed."""
+    full_name = message.DESCRIPTOR.full_name
+    path = path or short_name(message)
+    allowed = _FIELDS.get(full_name)
+    if allowed is None:
+        raise UnsupportedField(path, where)
+    for field, value in message.ListFields():
+        support = allowed.get(field.name)
+        field_path = f"{path}.{field.name}"
+        if support is None:
+            raise UnsupportedField(field_path, where)
+        if support.values is not None:
+            _check_enum(field, value, support.values, field_path, where)
+            continue
+        message_type = field.message_type
+        if message_type is None or message_type.full_name not in _FIELDS:
+            continue
+        anchor = _ANCHORS.get(message_type.full_name)
+        items = value if field.is_repeated else (value,)
+        for index, item in enumerate(items):
+            if anchor is None:
+                check_fields(item, field_path, where)
+            else:
+                label = repr(item.name) if item.name else str(index)
+                located = f"{where}, {anchor} {label}" if where else f"{anchor} {label}"
+                check_fields(item, short_name(item), located)
+
+
+def _check_enum(
+    field: Any, value: Any, allowed: frozenset[str], field_path: str, where: str
+) -> None:
+    values = value if field.is_repeated else (value,)
+    for item in values:
+        name = field.enum_type.values_by_number[item].name
+        if name not in allowed:
+            raise UnsupportedValue(field_path, name, where)

@@ -1,0 +1,171 @@
+"""What an exchange does when things go wrong: retries, timeouts, lost connections.
+
+Kept apart from ``exchange`` because none of it runs on a healthy request. Semantics follow
+Envoy's router: retries only before the response has begun, with fully jittered exponential
+backoff; a route timeout answers 504 before the response starts and resets after.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from dataplane.access_log import AccessLog
+from dataplane.http1 import local_reply as replies
+from dataplane.http1.exchange_state import Framing
+
+if TYPE_CHECKING:
+    from dataplane.http1.exchange import Exchange
+    from dataplane.upstream.connection import UpstreamConnection
+
+# Request body kept for retries; beyond it the request is no longer retried.
+RETRY_BUFFER_LIMIT = 64 * 1024
+
+
+def can_retry(exchange: Exchange) -> bool:
+    retry = exchange.retry
+    if retry is None or exchange.retries >= retry.num_retries:
+        return False
+    # The body must still be at hand: never sent, kept for replay, or there is none.
+    return not exchange.sent_any or exchange.replay is not None or not exchange.body_kind
+
+
+def schedule_retry(exchange: Exchange) -> None:
+    retry = exchange.retry
+    assert retry is not None
+    exchange.retries += 1
+    exchange.conn.stats.upstream_retries += 1
+    if exchange.try_timer is not None:
+        exchange.try_timer.cancel()
+        exchange.try_timer = None
+    delay = retry.backoff(exchange.retries)
+    exchange.backoff_timer = exchange.conn.loop.call_later(delay, _retry_now, exchange)
+
+
+def _retry_now(exchange: Exchange) -> None:
+    exchange.backoff_timer = None
+    if not exchange.finished:
+        exchange.try_upstream()
+
+
+def connect_failed(exchange: Exchange) -> None:
+    if exchange.finished or exchange.connecting is None:
+        return
+    exchange.connecting = None
+    exchange.conn.stats.upstream_connect_failures += 1
+    retry = exchange.retry
+    if retry is not None and retry.retries_connect_failure() and can_retry(exchange):
+        schedule_retry(exchange)
+    else:
+        exchange.local_reply(503, replies.CONNECT_FAILURE)
+
+
+def upstream_lost(exchange: Exchange, connection: UpstreamConnection) -> None:
+    """The upstream connection closed before the exchange was done with it."""
+    if connection is not exchange.upstream or exchange.finished:
+        return
+    exchange.upstream = None
+    if exchange.framing is Framing.TUNNEL:
+        exchange._finish(True)
+    elif exchange.response_started:
+        if exchange.until_close:
+            # A response delimited by the connection's end: that end is its end.
+            if exchange.framing is Framing.CHUNKED:
+                exchange.conn.write(b"0\r\n\r\n")
+            exchange._finish(not exchange.keep_alive)
+        else:
+            exchange.conn.abort()
+            exchange._finish(True)
+    elif _never_reached_server(exchange, connection):
+        exchange.attempts += 1
+        exchange.try_upstream()
+    else:
+        retry = exchange.retry
+        if retry is not None and retry.retries_reset() and can_retry(exchange):
+            schedule_retry(exchange)
+        else:
+            exchange.local_reply(503, replies.UPSTREAM_RESET)
+
+
+def _never_reached_server(exchange: Exchange, connection: UpstreamConnection) -> bool:
+    """A kept-alive connection the server had closed before our request got there: the
+    request is tried once more on another connection, as it reached no application."""
+    replayable = exchange.replay is not None or not exchange.body_kind
+    return bool(
+        connection.reuses
+        and not connection.got_bytes
+        and replayable
+        and exchange.attempts < 2 + exchange.retries
+    )
+
+
+def try_timed_out(exchange: Exchange) -> None:
+    exchange.try_timer = None
+    if exchange.finished or exchange.response_started:
+        return
+    drop_upstream(exchange)
+    retry = exchange.retry
+    if retry is not None and retry.retries_reset() and can_retry(exchange):
+        schedule_retry(exchange)
+    else:
+        exchange.local_reply(504, replies.UPSTREAM_TIMEOUT)
+
+
+def route_timed_out(exchange: Exchange) -> None:
+    exchange.route_timer = None
+    exchange.deadline = 0.0
+    if exchange.finished:
+        return
+    if exchange.response_started:
+        drop_upstream(exchange)
+        exchange.conn.abort()
+        exchange._finish(True)
+    else:
+        exchange.local_reply(504, replies.UPSTREAM_TIMEOUT)
+
+
+def stream_idle(exchange: Exchange) -> None:
+    """No bytes either way for the stream idle timeout."""
+    if exchange.response_started:
+        drop_upstream(exchange)
+        exchange.conn.abort()
+        exchange._finish(True)
+    else:
+        exchange.local_reply(504 if exchange.done else 408, b"stream timeout", close=True)
+
+
+def drop_upstream(exchange: Exchange) -> None:
+    upstream = exchange.upstream
+    if upstream is not None:
+        exchange.upstream = None
+        upstream.reset()
+    if exchange.connecting is not None:
+        exchange.connecting.cancel(exchange)
+        exchange.connecting = None
+
+
+def cancel_timers(exchange: Exchange) -> None:
+    for timer in (exchange.route_timer, exchange.try_timer, exchange.backoff_timer):
+        if timer is not None:
+            timer.cancel()
+    exchange.route_timer = exchange.try_timer = exchange.backoff_timer = None
+    exchange.deadline = 0.0
+
+
+def log_access(exchange: Exchange, access_log: AccessLog) -> None:
+    head = exchange.head
+    route = exchange.route
+    access_log.log(
+        start_time=exchange.started_at,
+        duration_ms=round((time.time() - exchange.started_at) * 1000, 3),
+        method=head.method.decode("latin-1"),
+        path=exchange.target.decode("latin-1"),
+        authority=exchange.host_header.decode("latin-1"),
+        protocol="HTTP/1.0" if exchange.version_10 else "HTTP/1.1",
+        response_code=exchange.status,
+        route_name=route.name if route else "",
+        upstream_cluster=exchange.cluster,
+        request_id=(exchange.request_id or b"").decode("latin-1"),
+        downstream_remote_address=exchange.conn.peer.decode("latin-1"),
+        user_agent=(head.header(b"user-agent") or b"").decode("latin-1"),
+    )

@@ -1,0 +1,137 @@
+"""A bound listening socket and the config attached to it, swapped atomically."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+from collections.abc import Callable
+
+from dataplane.chain import HttpChain
+from dataplane.clock import Clock
+from dataplane.config.listener import FilterChainConfig, ListenerConfig
+from dataplane.http1.downstream import DownstreamConnection
+from dataplane.stats import ProxyStats
+from dataplane.tls import match_server_name
+from dataplane.write_batch import WriteBatch
+
+SocketFactory = Callable[[str, int], socket.socket]
+Chains = tuple[tuple[FilterChainConfig, HttpChain, ssl.SSLContext | None], ...]
+LISTEN_BACKLOG = 1024
+
+
+def bind_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """The default socket factory; a worker pool passes sockets it bound once instead."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+class BoundListener:
+    """Owns the server socket; connections read ``chains`` at each request start."""
+
+    def __init__(
+        self,
+        config: ListenerConfig,
+        chains: Chains,
+        *,
+        loop: asyncio.AbstractEventLoop,
+        clock: Clock,
+        stats: ProxyStats,
+        batch: WriteBatch,
+    ) -> None:
+        self.config = config
+        self.chains = chains
+        self.single_chain = chains[0][1] if len(chains) == 1 else None
+        self.loop = loop
+        self.clock = clock
+        self.stats = stats
+        self.batch = batch
+        self.connections: set[DownstreamConnection] = set()
+        self.draining = False
+        self.server: asyncio.Server | None = None
+        self.address: tuple[str, int] = (config.host, config.port)
+
+    async def start(self, sock: socket.socket, base_context: ssl.SSLContext | None) -> None:
+        """Serve on ``sock``. A TLS listener's ``base_context`` is its own (never shared): its
+        SNI callback hands each handshake the context of the chain the name selects."""
+        context = base_context
+        if context is not None:
+            context.sni_callback = self._select_certificate
+        self.server = await self.loop.create_server(
+            self._new_connection, sock=sock, backlog=LISTEN_BACKLOG, ssl=context
+        )
+        bound = sock.getsockname()
+        self.address = (str(bound[0]), int(bound[1]))
+
+    def _new_connection(self) -> DownstreamConnection:
+        return DownstreamConnection(
+            self, self.loop, self.clock, self.stats, self.batch, self.config.buffer_limit
+        )
+
+    def _select_certificate(
+        self, ssl_object: ssl.SSLObject, server_name: str | None, _context: ssl.SSLContext
+    ) -> None:
+        # Server-side SSL objects do not expose the client's SNI; remember it for the
+        # connection, which picks its filter chain by it.
+        ssl_object.agw_server_name = server_name  # type: ignore[attr-defined]
+        chain = self._best_chain(server_name) or self.chains[0]
+        if chain[2] is not None:
+            ssl_object.context = chain[2]
+
+    def _best_chain(
+        self, server_name: str | None
+    ) -> tuple[FilterChainConfig, HttpChain, ssl.SSLContext | None] | None:
+        best = None
+        best_score = -1
+        for entry in self.chains:
+            score = match_server_name(server_name, entry[0].server_names)
+            if score > best_score:
+                best, best_score = entry, score
+        return best
+
+    def chain_for(self, server_name: str | None) -> HttpChain | None:
+        chains = self.chains
+        if len(chains) == 1:
+            return chains[0][1]
+        best = self._best_chain(server_name)
+        return best[1] if best is not None else None
+
+    def connection_opened(self, connection: DownstreamConnection) -> None:
+        self.connections.add(connection)
+
+    def connection_closed(self, connection: DownstreamConnection) -> None:
+        self.connections.discard(connection)
+
+    def update(self, config: ListenerConfig, chains: Chains) -> None:
+        """Attach a new config; requests that start from now on use it."""
+        self.config = config
+        self.chains = chains
+        self.single_chain = chains[0][1] if len(chains) == 1 else None
+
+    def drain(self, timeout: float) -> None:
+        """Stop accepting, let in-flight exchanges finish, close what is left after ``timeout``."""
+        self.draining = True
+        if self.server is not None:
+            self.server.close()
+        for connection in list(self.connections):
+            connection.drain()
+        if self.connections:
+            self.loop.call_later(timeout, self._force_close)
+
+    def _force_close(self) -> None:
+        for connection in list(self.connections):
+            connection.abort()
+
+    def check_timeouts(self, now: float) -> None:
+        for connection in list(self.connections):
+            connection.check_timeouts(now)

@@ -1,0 +1,197 @@
+"""The agw proxy's runtime: bound listeners, upstream pools, and atomic config swaps.
+
+``Proxy.apply`` takes a compiled ``RuntimeConfig``. Listener sockets are keyed by address:
+a listener whose address stays keeps its socket and its connections (requests that start after
+the swap use the new routes), a new address is bound, a vanished one stops accepting and its
+connections drain. Sockets come from a factory so a worker pool can hand in sockets it bound
+once and shares (SO_REUSEPORT).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Mapping
+
+from dataplane.access_log import AccessLog
+from dataplane.chain import HttpChain
+from dataplane.clock import Clock
+from dataplane.config.listener import FilterChainConfig, ListenerConfig
+from dataplane.config.runtime import EMPTY_CONFIG, RuntimeConfig
+from dataplane.errors import InvalidConfig, ListenerBindError
+from dataplane.http1.wire import DATE
+from dataplane.listener import BoundListener, Chains, SocketFactory, bind_socket
+from dataplane.stats import ProxyStats
+from dataplane.tls import fingerprint, server_context
+from dataplane.upstream.balancer import ClusterBalancer
+from dataplane.upstream.pool import UpstreamPools
+from dataplane.write_batch import WriteBatch
+
+TICK_SECONDS = 0.5
+# Pools sweep their idle connections every this many ticks.
+_POOL_SWEEP_TICKS = 10
+
+
+class Proxy:
+    def __init__(
+        self,
+        *,
+        socket_factory: SocketFactory = bind_socket,
+        tick_seconds: float = TICK_SECONDS,
+    ) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.socket_factory = socket_factory
+        self.tick_seconds = tick_seconds
+        self.clock = Clock(self.loop.time())
+        self.stats = ProxyStats()
+        self.batch = WriteBatch()
+        self.pools = UpstreamPools(self.loop, self.batch, self.clock)
+        self.config: RuntimeConfig = EMPTY_CONFIG
+        self.listeners: dict[tuple[str, int], BoundListener] = {}
+        self._draining: list[BoundListener] = []
+        self._access_logs: dict[str, AccessLog] = {}
+        self._tls_contexts: dict[str, ssl.SSLContext] = {}
+        self._ticks = 0
+        self._ticker: asyncio.TimerHandle | None = self.loop.call_later(tick_seconds, self._tick)
+
+    async def apply(self, config: RuntimeConfig) -> None:
+        """Swap to ``config``. Raises ``InvalidConfig`` (TLS material) or ``ListenerBindError``
+        before anything changes for the listener concerned."""
+        balancers = {name: ClusterBalancer(c, self.pools) for name, c in config.clusters.items()}
+        contexts: dict[str, ssl.SSLContext] = {}
+        planned = {
+            (lc.host, lc.port): (lc, self._chains(lc, config, balancers, contexts))
+            for lc in config.listeners.values()
+        }
+        for key, bound in list(self.listeners.items()):
+            if key not in planned or bound.config.is_tls != planned[key][0].is_tls:
+                self._retire(self.listeners.pop(key))
+        for key, (listener_config, chains) in planned.items():
+            existing = self.listeners.get(key)
+            if existing is None:
+                self.listeners[key] = await self._bind(listener_config, chains, config)
+            else:
+                existing.update(listener_config, chains)
+        self._tls_contexts = contexts
+        self.pools.retire_all_but(
+            (c.name, e.host, e.port) for c in config.clusters.values() for e in c.endpoints
+        )
+        self.config = config
+
+    def _chains(
+        self,
+        listener: ListenerConfig,
+        config: RuntimeConfig,
+        balancers: Mapping[str, ClusterBalancer],
+        contexts: dict[str, ssl.SSLContext],
+    ) -> Chains:
+        chains = []
+        for chain in listener.filter_chains:
+            settings = chain.http
+            access_log = None
+            if settings.access_logs:
+                target = settings.access_logs[0]
+                access_log = self._access_logs.get(target)
+                if access_log is None:
+                    access_log = self._access_logs[target] = AccessLog(target)
+            http = HttpChain(
+                settings=settings,
+                routes=config.route_tables.get(settings.route_config),
+                clusters=balancers,
+                access_log=access_log,
+                scheme=b"https" if chain.tls is not None else b"http",
+            )
+            chains.append((chain, http, self._tls_context(chain, config, contexts)))
+        return tuple(chains)
+
+    def _tls_context(
+        self, chain: FilterChainConfig, config: RuntimeConfig, contexts: dict[str, ssl.SSLContext]
+    ) -> ssl.SSLContext | None:
+        tls = chain.tls
+        if tls is None:
+            return None
+        pairs = self._pairs(chain, config)
+        key = fingerprint(pairs, tls.alpn)
+        context = contexts.get(key) or self._tls_contexts.get(key)
+        if context is None:
+            context = server_context(pairs, tls.alpn)
+        contexts[key] = context
+        return context
+
+    async def _bind(
+        self, listener: ListenerConfig, chains: Chains, config: RuntimeConfig
+    ) -> BoundListener:
+        bound = BoundListener(
+            listener, chains, loop=self.loop, clock=self.clock, stats=self.stats, batch=self.batch
+        )
+        try:
+            sock = self.socket_factory(listener.host, listener.port)
+        except OSError as exc:
+            raise ListenerBindError(
+                f"Listener {listener.name!r}: cannot bind {listener.host}:{listener.port}: {exc}"
+            ) from exc
+        base = None
+        first = listener.filter_chains[0]
+        if first.tls is not None:
+            # A context of its own: the SNI callback set on it belongs to this listener.
+            base = server_context(self._pairs(first, config), first.tls.alpn)
+        await bound.start(sock, base)
+        return bound
+
+    @staticmethod
+    def _pairs(chain: FilterChainConfig, config: RuntimeConfig) -> list[tuple[bytes, bytes]]:
+        assert chain.tls is not None
+        pairs = list(chain.tls.inline_certificates)
+        for name in chain.tls.secret_names:
+            certificate = config.certificates.get(name)
+            if certificate is None:
+                raise InvalidConfig(f"filter chain {chain.name!r}: secret {name!r} is missing")
+            pairs.append((certificate.certificate_chain, certificate.private_key))
+        return pairs
+
+    def _retire(self, bound: BoundListener) -> None:
+        timeout = max(
+            (chain.http.drain_timeout for chain in bound.config.filter_chains), default=5.0
+        )
+        bound.drain(timeout)
+        self._draining.append(bound)
+
+    def address_of(self, listener_name: str) -> tuple[str, int] | None:
+        """Where a listener is bound (useful with port 0)."""
+        for bound in self.listeners.values():
+            if bound.config.name == listener_name:
+                return bound.address
+        return None
+
+    def _tick(self) -> None:
+        now = self.loop.time()
+        self.clock.now = now
+        DATE.refresh()
+        for bound in (*self.listeners.values(), *self._draining):
+            bound.check_timeouts(now)
+        self._draining = [b for b in self._draining if b.connections]
+        self._ticks += 1
+        if self._ticks % _POOL_SWEEP_TICKS == 0:
+            self.pools.sweep()
+        self._ticker = self.loop.call_later(self.tick_seconds, self._tick)
+
+    async def close(self, drain_seconds: float = 0.0) -> None:
+        """Stop accepting everywhere; wait up to ``drain_seconds`` for in-flight exchanges."""
+        for bound in list(self.listeners.values()):
+            self._retire(bound)
+        self.listeners.clear()
+        deadline = self.loop.time() + drain_seconds
+        while any(b.connections for b in self._draining) and self.loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        for bound in self._draining:
+            for connection in list(bound.connections):
+                connection.abort()
+            if bound.server is not None:
+                await bound.server.wait_closed()
+        self._draining.clear()
+        self.pools.retire_all_but(())
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+        for access_log in self._access_logs.values():
+            access_log.close()

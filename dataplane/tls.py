@@ -1,0 +1,66 @@
+"""TLS termination: one ``ssl.SSLContext`` per certificate set, chosen by SNI."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import ssl
+import tempfile
+from collections.abc import Iterable
+
+from dataplane.errors import InvalidConfig
+
+# HTTP/2 is not served yet, so only http/1.1 is offered whatever the listener lists.
+SERVED_ALPN = ("http/1.1",)
+
+
+def server_context(
+    certificates: Iterable[tuple[bytes, bytes]], alpn: Iterable[str]
+) -> ssl.SSLContext:
+    """A server context holding every (chain, key) pair; OpenSSL picks by key type."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    for chain, key in certificates:
+        _load_pair(context, chain, key)
+    offered = [p for p in alpn if p in SERVED_ALPN] or list(SERVED_ALPN)
+    context.set_alpn_protocols(offered)
+    return context
+
+
+def _load_pair(context: ssl.SSLContext, chain: bytes, key: bytes) -> None:
+    # The ssl module loads certificates only from files: write them where only we can read.
+    with tempfile.TemporaryDirectory(prefix="agw-tls-") as directory:
+        cert_path = os.path.join(directory, "chain.pem")
+        key_path = os.path.join(directory, "key.pem")
+        for path, data in ((cert_path, chain), (key_path, key)):
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(data)
+        try:
+            context.load_cert_chain(cert_path, key_path)
+        except (ssl.SSLError, ValueError) as exc:
+            raise InvalidConfig(f"a TLS certificate or key could not be loaded: {exc}") from exc
+
+
+def fingerprint(certificates: Iterable[tuple[bytes, bytes]], alpn: Iterable[str]) -> str:
+    digest = hashlib.sha256()
+    for chain, key in certificates:
+        digest.update(chain)
+        digest.update(key)
+    digest.update(",".join(alpn).encode())
+    return digest.hexdigest()
+
+
+def match_server_name(server_name: str | None, patterns: tuple[str, ...]) -> int:
+    """How well a chain's server names match: 2 exact, 1 wildcard, 0 catch-all, -1 none."""
+    if not patterns:
+        return 0
+    if server_name is None:
+        return -1
+    name = server_name.lower()
+    if name in patterns:
+        return 2
+    for pattern in patterns:
+        if pattern.startswith("*.") and name.endswith(pattern[1:]) and len(name) > len(pattern) - 1:
+            return 1
+    return -1
