@@ -4,9 +4,15 @@ names (and their xDS content hashes) across translations."""
 
 from __future__ import annotations
 
+# Where a weighted route sends the share of an invalid backendRef: a cluster with no
+# endpoints (HTTP routes answer that share 500 before reaching it; TCP connections close).
+INVALID_BACKEND_CLUSTER = "agw/invalid-backend"
 
-def listener(gateway_ns: str, gateway: str, port: int) -> str:
-    return f"{gateway_ns}/{gateway}/{port}"
+
+def listener(gateway_ns: str, gateway: str, port: int, transport: str = "") -> str:
+    """``transport`` is "udp" for a UDP listener, which may share its port number."""
+    base = f"{gateway_ns}/{gateway}/{port}"
+    return f"{base}/{transport}" if transport else base
 
 
 def http_route_config(gateway_ns: str, gateway: str, port: int) -> str:
@@ -34,9 +40,22 @@ def http_route_rule(
     return f"{kind}/{namespace}/{name}/rule/{rule}/match/{match}"
 
 
-def service_cluster(namespace: str, service: str, port: int) -> str:
-    return f"service/{namespace}/{service}/{port}"
+def service_cluster(namespace: str, service: str, port: int, variant: str = "") -> str:
+    """``variant`` tells apart clusters of one Service port spoken to in another protocol
+    (a GRPCRoute always uses HTTP/2, whatever the port's appProtocol)."""
+    base = f"service/{namespace}/{service}/{port}"
+    return f"{base}/{variant}" if variant else base
 
 
 def secret(namespace: str, name: str) -> str:
     return f"secret/{namespace}/{name}"
+
+
+def l4_route_cluster(kind: str, namespace: str, name: str, rule: int) -> str:
+    """A cluster merging a rule's weighted backends, for proxies without weighted clusters (UDP)."""
+    return f"{kind.lower()}/{namespace}/{name}/rule/{rule}"
+
+
+def l4_filter_chain(gateway_ns: str, gateway: str, port: int, section: str, route: str = "") -> str:
+    base = f"{gateway_ns}/{gateway}/{port}/{section}"
+    return f"{base}/{route}" if route else base

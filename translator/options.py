@@ -15,6 +15,10 @@ class TranslateOptions:
     gateway_addresses: Mapping[str, str] = field(default_factory=dict)
     # Used for Gateways without an entry above that request no IP in spec.addresses.
     default_address: str = "0.0.0.0"
+    # When set (Kubernetes provisioning), "namespace/name" -> the (type, value) addresses its
+    # Service was given: status.addresses shows these instead of the bound address, and a
+    # Gateway without an entry is not Programmed yet (AddressNotAssigned).
+    published_addresses: Mapping[str, tuple[tuple[str, str], ...]] | None = None
 
 
 OPTIONS_API_VERSION = "agw.dev/v1alpha1"
@@ -36,6 +40,7 @@ def options_from_document(doc: Mapping[str, object]) -> TranslateOptions:
     kind: TranslationOptions
     controllerName: example.com/gateway
     gatewayAddresses: {default/web: 127.0.10.1}
+    publishedAddresses: {default/web: [{type: Hostname, value: lb.example.com}]}
     """
     addresses = doc.get("gatewayAddresses") or {}
     if not isinstance(addresses, Mapping):
@@ -44,4 +49,16 @@ def options_from_document(doc: Mapping[str, object]) -> TranslateOptions:
         controller_name=str(doc.get("controllerName") or DEFAULT_CONTROLLER_NAME),
         gateway_addresses={str(k): str(v) for k, v in addresses.items()},
         default_address=str(doc.get("defaultAddress") or "0.0.0.0"),
+        published_addresses=_published_addresses(doc.get("publishedAddresses")),
     )
+
+
+def _published_addresses(value: object) -> dict[str, tuple[tuple[str, str], ...]] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ValueError("TranslationOptions.publishedAddresses must be a mapping")
+    return {
+        str(gateway): tuple((str(a["type"]), str(a["value"])) for a in entries)
+        for gateway, entries in value.items()
+    }

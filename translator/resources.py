@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import TypeVar, cast
 
 from translator.model import (
+    AgentgatewayParameters,
     BackendTLSPolicy,
     ConfigMap,
     EndpointSlice,
@@ -45,6 +46,7 @@ _FIELD_OF_KIND: dict[type[Resource], str] = {
     ReferenceGrant: "reference_grants",
     BackendTLSPolicy: "backend_tls_policies",
     ListenerSet: "listener_sets",
+    AgentgatewayParameters: "agentgateway_parameters",
     Namespace: "namespaces",
     Service: "services",
     EndpointSlice: "endpoint_slices",
@@ -65,6 +67,7 @@ class ResourceSet:
     reference_grants: tuple[ReferenceGrant, ...] = ()
     backend_tls_policies: tuple[BackendTLSPolicy, ...] = ()
     listener_sets: tuple[ListenerSet, ...] = ()
+    agentgateway_parameters: tuple[AgentgatewayParameters, ...] = ()
     namespaces: tuple[Namespace, ...] = ()
     services: tuple[Service, ...] = ()
     endpoint_slices: tuple[EndpointSlice, ...] = ()

@@ -60,7 +60,7 @@ def test_realistic_manifests_load_into_a_resource_set() -> None:
     loaded = load_text(MANIFESTS, "all.yaml")
     assert loaded.problems == ()
     resources = loaded.resource_set()
-    assert len(list(resources.objects())) == len(loaded.objects) == 15
+    assert len(list(resources.objects())) == len(loaded.objects) == 16
     gateway = resources.get(Gateway, "infra", "edge")
     assert gateway is not None and gateway.metadata.generation == 3
     assert resources.get(GatewayClass, "", "agw") is not None

@@ -220,6 +220,22 @@ data: {ca.crt: "-----BEGIN CERTIFICATE-----"}
 apiVersion: v1
 kind: Namespace
 metadata: {name: web, labels: {env: prod}}
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayParameters
+metadata: {name: proxies, namespace: infra}
+spec:
+  image: registry.example/agw:1.2.3
+  imagePullPolicy: IfNotPresent
+  replicas: 3
+  workers: 2
+  resources: {requests: {cpu: 500m, memory: 256Mi}, limits: {memory: 1Gi}}
+  autoscaling: {minReplicas: 2, maxReplicas: 10, targetCPUUtilizationPercentage: 70}
+  podDisruptionBudget: {maxUnavailable: 25%}
+  service: {type: NodePort}
+  terminationGracePeriodSeconds: 45
+  labels: {team: edge}
+  annotations: {example.com/owner: edge}
 """
 DOCS: dict[str, dict[str, Any]] = {doc["kind"]: doc for doc in yaml.safe_load_all(MANIFESTS)}
 

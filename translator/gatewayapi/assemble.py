@@ -9,14 +9,15 @@ routes come only from the most specific listener on the port that covers it."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from translator import ir, naming
 from translator.gatewayapi.gateway import GatewayState
 from translator.gatewayapi.hostname import covers, specificity
 from translator.gatewayapi.httproute import TranslatedRoute, routes_for_listener
-from translator.gatewayapi.listener import GatewayListener
+from translator.gatewayapi.l4route import TranslatedL4Route
+from translator.gatewayapi.listener import Attachment, GatewayListener
 
 _SCHEME = {"HTTP": "http", "HTTPS": "https"}
 
@@ -38,58 +39,168 @@ class RouteCache:
 
 
 def build_gateway_ir(
-    state: GatewayState, cache: RouteCache, clusters: Mapping[str, ir.Cluster]
+    state: GatewayState,
+    cache: RouteCache,
+    l4_routes: Mapping[int, TranslatedL4Route],
+    clusters: Mapping[str, ir.Cluster],
 ) -> ir.GatewayIR:
-    meta = state.gateway.metadata
-    by_port: dict[int, list[GatewayListener]] = defaultdict(list)
+    assembler = _Assembler(state, cache, l4_routes)
+    by_port: dict[tuple[int, bool], list[GatewayListener]] = defaultdict(list)
     for listener in state.listeners:
         if listener.programmable:
-            by_port[listener.port].append(listener)
-    listeners: list[ir.Listener] = []
-    route_configs: list[ir.RouteConfig] = []
-    secrets: dict[str, ir.TlsCertificate] = {}
-    for port in sorted(by_port):
-        on_port = by_port[port]
-        protocol = on_port[0].protocol
-        chains: list[ir.HttpFilterChain] = []
-        if protocol == "HTTP":
-            name = naming.http_route_config(meta.namespace, meta.name, port)
-            route_configs.append(
-                ir.RouteConfig(name, _virtual_hosts(name, on_port, on_port, cache))
-            )
-            chains.append(
-                ir.HttpFilterChain(naming.filter_chain(meta.namespace, meta.name, port), (), name)
-            )
-        else:
-            for listener in on_port:
-                name = naming.https_route_config(meta.namespace, meta.name, port, listener.name)
-                route_configs.append(
-                    ir.RouteConfig(name, _virtual_hosts(name, [listener], on_port, cache))
-                )
-                for certificate in listener.certificates:
-                    secrets[certificate.name] = certificate
-                tls = ir.DownstreamTls(tuple(c.name for c in listener.certificates))
-                server_names = (listener.hostname,) if listener.hostname else ()
-                chain_name = naming.filter_chain(meta.namespace, meta.name, port, listener.name)
-                chains.append(ir.HttpFilterChain(chain_name, server_names, name, tls))
-        listeners.append(
-            ir.Listener(
-                name=naming.listener(meta.namespace, meta.name, port),
-                address=state.address,
-                port=port,
-                protocol=ir.ListenerProtocol(protocol),
-                filter_chains=tuple(chains),
-            )
-        )
-    used = _used_clusters(route_configs)
+            by_port[(listener.port, listener.protocol == "UDP")].append(listener)
+    for port, udp in sorted(by_port):
+        assembler.add_port(port, udp, by_port[(port, udp)])
+    meta = state.gateway.metadata
+    used = _used_clusters(assembler.route_configs, assembler.listeners)
     return ir.GatewayIR(
         namespace=meta.namespace,
         name=meta.name,
-        listeners=tuple(listeners),
-        route_configs=tuple(sorted(route_configs, key=lambda rc: rc.name)),
+        listeners=tuple(assembler.listeners),
+        route_configs=tuple(sorted(assembler.route_configs, key=lambda rc: rc.name)),
         clusters=tuple(clusters[name] for name in sorted(used)),
-        secrets=tuple(secrets[name] for name in sorted(secrets)),
+        secrets=tuple(assembler.secrets[name] for name in sorted(assembler.secrets)),
     )
+
+
+class _Assembler:
+    """Builds one Gateway's IR listeners port by port, collecting route configs and secrets."""
+
+    def __init__(
+        self, state: GatewayState, cache: RouteCache, l4_routes: Mapping[int, TranslatedL4Route]
+    ) -> None:
+        self.state = state
+        self.meta = state.gateway.metadata
+        self.cache = cache
+        self.l4_routes = l4_routes
+        self.listeners: list[ir.Listener] = []
+        self.route_configs: list[ir.RouteConfig] = []
+        self.secrets: dict[str, ir.TlsCertificate] = {}
+
+    def add_port(self, port: int, udp: bool, on_port: list[GatewayListener]) -> None:
+        protocol = on_port[0].protocol
+        chains: list[ir.FilterChain]
+        if udp:
+            chains = self._datagram_chains(port, on_port[0])
+        elif protocol == "HTTP":
+            chains = [self._http_chain(port, on_port)]
+        elif protocol == "TCP":
+            chains = self._stream_chains(port, on_port[0])
+        else:
+            chains = self._sni_chains(port, on_port)
+        if not chains:
+            return  # nothing to serve: no socket
+        protocols = {listener.protocol for listener in on_port}
+        self.listeners.append(
+            ir.Listener(
+                name=naming.listener(
+                    self.meta.namespace, self.meta.name, port, "udp" if udp else ""
+                ),
+                address=self.state.address,
+                port=port,
+                protocol=ir.ListenerProtocol("HTTPS" if "HTTPS" in protocols else protocol),
+                filter_chains=tuple(chains),
+            )
+        )
+
+    def _http_chain(self, port: int, on_port: list[GatewayListener]) -> ir.HttpFilterChain:
+        name = naming.http_route_config(self.meta.namespace, self.meta.name, port)
+        self.route_configs.append(
+            ir.RouteConfig(name, _virtual_hosts(name, on_port, on_port, self.cache))
+        )
+        return ir.HttpFilterChain(
+            naming.filter_chain(self.meta.namespace, self.meta.name, port), (), name
+        )
+
+    def _sni_chains(self, port: int, on_port: list[GatewayListener]) -> list[ir.FilterChain]:
+        """HTTPS and TLS listeners sharing a port: a chain per HTTPS listener, and per TLS
+        route; each SNI name goes to the first chain that claims it."""
+        chains: list[ir.FilterChain] = []
+        claimed: set[str] = set()
+        for listener in on_port:
+            if listener.protocol == "HTTPS":
+                chains.append(self._https_chain(port, listener, on_port))
+                claimed.add(listener.hostname or "*")
+        for listener in on_port:
+            if listener.protocol == "TLS":
+                chains.extend(self._tls_route_chains(port, listener, on_port, claimed))
+        return chains
+
+    def _https_chain(
+        self, port: int, listener: GatewayListener, on_port: list[GatewayListener]
+    ) -> ir.HttpFilterChain:
+        ns, gw = self.meta.namespace, self.meta.name
+        name = naming.https_route_config(ns, gw, port, listener.name)
+        self.route_configs.append(
+            ir.RouteConfig(name, _virtual_hosts(name, [listener], on_port, self.cache))
+        )
+        server_names = (listener.hostname,) if listener.hostname else ()
+        chain_name = naming.filter_chain(ns, gw, port, listener.name)
+        return ir.HttpFilterChain(chain_name, server_names, name, self._terminate(listener))
+
+    def _terminate(
+        self, listener: GatewayListener, alpn: tuple[str, ...] = ("h2", "http/1.1")
+    ) -> ir.DownstreamTls:
+        for certificate in listener.certificates:
+            self.secrets[certificate.name] = certificate
+        return ir.DownstreamTls(tuple(c.name for c in listener.certificates), alpn)
+
+    def _tls_route_chains(
+        self,
+        port: int,
+        listener: GatewayListener,
+        on_port: list[GatewayListener],
+        claimed: set[str],
+    ) -> list[ir.FilterChain]:
+        chains: list[ir.FilterChain] = []
+        tls = self._terminate(listener, ()) if listener.tls_mode == "Terminate" else None
+        for attachment in _oldest_first(listener.attachments.values()):
+            names = [
+                h
+                for h in attachment.hostnames
+                if h not in claimed and _most_specific(on_port, h) is listener
+            ]
+            if not names:
+                continue
+            claimed.update(names)
+            route = self.l4_routes[id(attachment.route)]
+            meta = attachment.route.metadata
+            chain_name = naming.l4_filter_chain(
+                self.meta.namespace,
+                self.meta.name,
+                port,
+                listener.name,
+                f"{meta.namespace}/{meta.name}",
+            )
+            server_names = tuple(sorted(h for h in names if h != "*"))
+            if "*" in names:
+                server_names = ()
+            chains.append(
+                ir.TcpFilterChain(chain_name, server_names, route.backends, tls, route.origin)
+            )
+        return chains
+
+    def _stream_chains(self, port: int, listener: GatewayListener) -> list[ir.FilterChain]:
+        routes = [self.l4_routes[id(a.route)] for a in listener.attachments.values()]
+        if not routes:
+            return []
+        chain_name = naming.filter_chain(self.meta.namespace, self.meta.name, port, listener.name)
+        return [ir.TcpFilterChain(chain_name, (), routes[0].backends, None, routes[0].origin)]
+
+    def _datagram_chains(self, port: int, listener: GatewayListener) -> list[ir.FilterChain]:
+        routes = [self.l4_routes[id(a.route)] for a in listener.attachments.values()]
+        if not routes:
+            return []
+        chain_name = naming.filter_chain(self.meta.namespace, self.meta.name, port, listener.name)
+        return [ir.UdpFilterChain(chain_name, routes[0].backends, origin=routes[0].origin)]
+
+
+def _oldest_first(attachments: Iterable[Attachment]) -> list[Attachment]:
+    def age(attachment: Attachment) -> tuple[str, str, str]:
+        meta = attachment.route.metadata
+        return (meta.creation_timestamp or "", meta.namespace, meta.name)
+
+    return sorted(attachments, key=age)
 
 
 def _virtual_hosts(
@@ -126,8 +237,14 @@ def _most_specific(listeners: Sequence[GatewayListener], hostname: str) -> Gatew
     return best
 
 
-def _used_clusters(route_configs: Sequence[ir.RouteConfig]) -> set[str]:
+def _used_clusters(
+    route_configs: Sequence[ir.RouteConfig], listeners: Sequence[ir.Listener]
+) -> set[str]:
     used: set[str] = set()
+    for listener in listeners:
+        for chain in listener.filter_chains:
+            if isinstance(chain, ir.TcpFilterChain | ir.UdpFilterChain):
+                used.update(b.cluster for b in chain.backends if b.cluster is not None)
     for route_config in route_configs:
         for vhost in route_config.virtual_hosts:
             for route in vhost.routes:

@@ -36,7 +36,10 @@ class Backends:
         self._grants = grants
         self.clusters: dict[str, Cluster] = {}
 
-    def resolve(self, source: ReferenceFrom, ref: Any) -> ResolvedBackend | BackendProblem:
+    def resolve(
+        self, source: ReferenceFrom, ref: Any, protocol: UpstreamProtocol | None = None
+    ) -> ResolvedBackend | BackendProblem:
+        """``protocol`` overrides the one the Service port's appProtocol implies."""
         group = ref.group or ""
         kind = ref.kind or "Service"
         namespace = ref.namespace or source.namespace
@@ -64,20 +67,24 @@ class Backends:
                 Reason.BACKEND_NOT_FOUND, f"Service {where} has no port {ref.port}"
             )
         return ResolvedBackend(
-            cluster=self._cluster(service, service_port),
+            cluster=self._cluster(service, service_port, protocol),
             websocket=service_port.app_protocol == WEBSOCKET_APP_PROTOCOL,
         )
 
-    def _cluster(self, service: Service, service_port: Any) -> Cluster:
+    def _cluster(
+        self, service: Service, service_port: Any, forced: UpstreamProtocol | None
+    ) -> Cluster:
         meta = service.metadata
-        name = naming.service_cluster(meta.namespace, meta.name, service_port.port)
+        native = (
+            UpstreamProtocol.H2C
+            if service_port.app_protocol == H2C_APP_PROTOCOL
+            else UpstreamProtocol.HTTP1
+        )
+        protocol = forced or native
+        variant = "" if protocol is native else protocol.value.replace("/", "").lower()
+        name = naming.service_cluster(meta.namespace, meta.name, service_port.port, variant)
         cluster = self.clusters.get(name)
         if cluster is None:
-            protocol = (
-                UpstreamProtocol.H2C
-                if service_port.app_protocol == H2C_APP_PROTOCOL
-                else UpstreamProtocol.HTTP1
-            )
             cluster = Cluster(
                 name=name,
                 endpoints=self._endpoints(service, service_port),

@@ -1,4 +1,5 @@
-"""GatewayClass acceptance and Gateway translation (addresses, listeners, conditions)."""
+"""GatewayClass acceptance and Gateway translation (parameters, addresses, listeners,
+conditions)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 
 from translator.gatewayapi.conditions import ConditionType, Reason
 from translator.gatewayapi.listener import GatewayListener, translate_listeners
+from translator.gatewayapi.parameters import resolve_class_parameters, resolve_gateway_parameters
 from translator.gatewayapi.referencegrant import ReferenceGrants
 from translator.gatewayapi.status import GatewayStatus, SimpleStatus
 from translator.model import Gateway, GatewayClass
@@ -23,19 +25,16 @@ class GatewayState:
 
 
 def translate_gateway_class(
-    gateway_class: GatewayClass, options: TranslateOptions
+    resources: ResourceSet, gateway_class: GatewayClass, options: TranslateOptions
 ) -> SimpleStatus | None:
     """Status for a GatewayClass of ours; None for other controllers' classes."""
     if gateway_class.spec.controller_name != options.controller_name:
         return None
     status = SimpleStatus(generation=gateway_class.metadata.generation)
-    if gateway_class.spec.parameters_ref is not None:
-        ref = gateway_class.spec.parameters_ref
+    parameters = resolve_class_parameters(resources, gateway_class)
+    if not parameters.is_valid:
         status.conditions.set(
-            ConditionType.ACCEPTED,
-            False,
-            Reason.INVALID_PARAMETERS,
-            f"parametersRef {ref.group}/{ref.kind} {ref.name} is not supported",
+            ConditionType.ACCEPTED, False, Reason.INVALID_PARAMETERS, parameters.problem
         )
     else:
         status.conditions.set(
@@ -51,7 +50,11 @@ def translate_gateway_class(
 
 
 def translate_gateway(
-    resources: ResourceSet, grants: ReferenceGrants, gateway: Gateway, options: TranslateOptions
+    resources: ResourceSet,
+    grants: ReferenceGrants,
+    gateway_class: GatewayClass,
+    gateway: Gateway,
+    options: TranslateOptions,
 ) -> GatewayState:
     meta = gateway.metadata
     status = GatewayStatus(generation=meta.generation)
@@ -74,8 +77,52 @@ def translate_gateway(
             Reason.LISTENERS_NOT_VALID,
             f"invalid listeners: {', '.join(invalid)}",
         )
-    _check_addresses(gateway, address, status)
+    published = options.published_addresses
+    if published is None:
+        _check_addresses(gateway, address, status)
+    else:
+        _publish_addresses(gateway, published.get(f"{meta.namespace}/{meta.name}", ()), status)
+    parameters = resolve_gateway_parameters(resources, gateway_class, gateway)
+    if not parameters.is_valid:
+        status.conditions.set(
+            ConditionType.ACCEPTED, False, Reason.INVALID_PARAMETERS, parameters.problem
+        )
+        status.conditions.set(ConditionType.PROGRAMMED, False, Reason.INVALID, parameters.problem)
+        status.addresses = []  # nothing is bound for a Gateway that is not accepted
     return GatewayState(gateway=gateway, address=address, listeners=listeners, status=status)
+
+
+def _publish_addresses(
+    gateway: Gateway, published: tuple[tuple[str, str], ...], status: GatewayStatus
+) -> None:
+    """Kubernetes provisioning: the Service's addresses are the Gateway's, once it has any."""
+    status.addresses = [{"type": kind, "value": value} for kind, value in published]
+    if not published:
+        status.conditions.set(
+            ConditionType.PROGRAMMED,
+            False,
+            Reason.ADDRESS_NOT_ASSIGNED,
+            "waiting for the Gateway's Service to be assigned an address",
+        )
+        return
+    values = {value for _, value in published}
+    for index, entry in enumerate(gateway.spec.addresses or ()):
+        field = f"spec.addresses[{index}]"
+        if (entry.type or "IPAddress") not in ("IPAddress", "Hostname"):
+            _fail_address(
+                status,
+                Reason.UNSUPPORTED_ADDRESS,
+                f"{field}: address type {entry.type} is not supported",
+            )
+            return
+        if entry.value and entry.value not in values:
+            status.conditions.set(
+                ConditionType.PROGRAMMED,
+                False,
+                Reason.ADDRESS_NOT_USABLE,
+                f"{field}: {entry.value} is not an address of the Gateway's Service "
+                f"({', '.join(sorted(values))})",
+            )
 
 
 def _requested_address(gateway: Gateway, options: TranslateOptions) -> str:

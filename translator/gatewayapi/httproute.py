@@ -39,7 +39,10 @@ class RuleTemplate:
 
 @dataclass
 class TranslatedRoute:
-    route: HTTPRoute
+    """An HTTPRoute or GRPCRoute, rule by rule; both become HTTP routes."""
+
+    route: Any
+    kind: str = "HTTPRoute"
     rules: list[RuleTemplate] = field(default_factory=list)
     # (reason, message) for the ResolvedRefs condition; the first one is reported.
     ref_problems: list[tuple[Reason, str]] = field(default_factory=list)
@@ -87,7 +90,7 @@ def _translate_rule(
         elif kind == "URLRewrite":
             host_rewrite, path_rewrite = url_rewrite(flt.url_rewrite, matches, fwhere)
         elif kind == "RequestMirror":
-            mirror = _mirror(flt.request_mirror, source, backends, result)
+            mirror = request_mirror(flt.request_mirror, source, backends, result)
             if mirror is not None:
                 mirrors.append(mirror)
         elif kind == "ExtensionRef":
@@ -107,7 +110,7 @@ def _translate_rule(
     if redirect is not None:
         action = redirect
     else:
-        action = _forward_action(
+        action = forward_action(
             rule, where, source, backends, result, host_rewrite, path_rewrite, tuple(mirrors)
         )
     return RuleTemplate(index, matches, action, request_headers, response_headers)
@@ -121,7 +124,7 @@ def _translate_match(match: Any, where: str) -> tuple[ir.RouteMatch, MatchRank]:
         if kind is ir.PathMatchKind.PREFIX and len(value) > 1:
             value = value.rstrip("/") or "/"
         if kind is ir.PathMatchKind.REGEX:
-            _check_regex(value, f"{where}.path.value")
+            check_regex(value, f"{where}.path.value")
         path = ir.PathMatch(kind, value)
     headers: list[ir.HeaderMatch] = []
     seen: set[str] = set()
@@ -132,7 +135,7 @@ def _translate_match(match: Any, where: str) -> tuple[ir.RouteMatch, MatchRank]:
         seen.add(name)
         kind_ = ir.StringMatchKind(str(h.type or "Exact"))
         if kind_ is ir.StringMatchKind.REGEX:
-            _check_regex(h.value, f"{where}.headers")
+            check_regex(h.value, f"{where}.headers")
         headers.append(ir.HeaderMatch(name, kind_, h.value))
     if match.method is not None:
         headers.insert(0, ir.HeaderMatch(":method", ir.StringMatchKind.EXACT, str(match.method)))
@@ -144,13 +147,13 @@ def _translate_match(match: Any, where: str) -> tuple[ir.RouteMatch, MatchRank]:
         seen_params.add(q.name)
         qkind = ir.StringMatchKind(str(q.type or "Exact"))
         if qkind is ir.StringMatchKind.REGEX:
-            _check_regex(q.value, f"{where}.queryParams")
+            check_regex(q.value, f"{where}.queryParams")
         params.append(ir.QueryParamMatch(q.name, qkind, q.value))
     result = ir.RouteMatch(path=path, headers=tuple(headers), query_params=tuple(params))
     return result, match_rank(result)
 
 
-def _check_regex(pattern: str, where: str) -> None:
+def check_regex(pattern: str, where: str) -> None:
     try:
         re.compile(pattern)
     except re.error as error:
@@ -159,7 +162,7 @@ def _check_regex(pattern: str, where: str) -> None:
         ) from None
 
 
-def _mirror(
+def request_mirror(
     spec: Any, source: ReferenceFrom, backends: Backends, result: TranslatedRoute
 ) -> ir.Mirror | None:
     resolved = backends.resolve(source, spec.backend_ref)
@@ -175,7 +178,7 @@ def _mirror(
     return ir.Mirror(resolved.cluster.name, numerator, denominator)
 
 
-def _forward_action(
+def forward_action(
     rule: Any,
     where: str,
     source: ReferenceFrom,
@@ -184,31 +187,33 @@ def _forward_action(
     host_rewrite: str | None,
     path_rewrite: ir.PathRewrite | None,
     mirrors: tuple[ir.Mirror, ...],
+    protocol: ir.UpstreamProtocol | None = None,
 ) -> ir.ForwardAction | ir.DirectResponseAction:
+    """``protocol`` forces the backends' upstream protocol (gRPC is always HTTP/2)."""
     weighted: list[ir.WeightedBackend] = []
     websocket = False
     for b, ref in enumerate(rule.backend_refs or ()):
         weight = 1 if ref.weight is None else ref.weight
-        resolved = backends.resolve(source, ref)
+        resolved = backends.resolve(source, ref, protocol)
         if isinstance(resolved, BackendProblem):
             result.ref_problems.append((resolved.reason, resolved.message))
             if weight > 0:
                 weighted.append(ir.WeightedBackend(None, weight))
             continue
         websocket = websocket or resolved.websocket
-        request_headers, response_headers = _backend_filters(ref, f"{where}.backendRefs[{b}]")
+        request_headers, response_headers = backend_filters(ref, f"{where}.backendRefs[{b}]")
         if weight > 0:
             weighted.append(
                 ir.WeightedBackend(resolved.cluster.name, weight, request_headers, response_headers)
             )
     if not weighted or all(backend.cluster is None for backend in weighted):
         return ir.DirectResponseAction(500)
-    timeouts = rule.timeouts
+    timeouts = getattr(rule, "timeouts", None)  # GRPCRoute rules have none
     return ir.ForwardAction(
         backends=tuple(weighted),
         request_timeout=_duration(timeouts.request if timeouts else None),
         backend_request_timeout=_duration(timeouts.backend_request if timeouts else None),
-        retry=_retry(rule.retry),
+        retry=_retry(getattr(rule, "retry", None)),
         mirrors=mirrors,
         host_rewrite=host_rewrite,
         path_rewrite=path_rewrite,
@@ -216,7 +221,7 @@ def _forward_action(
     )
 
 
-def _backend_filters(ref: Any, where: str) -> tuple[ir.HeaderMutation, ir.HeaderMutation]:
+def backend_filters(ref: Any, where: str) -> tuple[ir.HeaderMutation, ir.HeaderMutation]:
     request_headers = ir.NO_HEADER_MUTATION
     response_headers = ir.NO_HEADER_MUTATION
     for k, flt in enumerate(ref.filters or ()):
@@ -252,7 +257,7 @@ def routes_for_listener(
     """IR routes with their precedence sort keys, for one listener."""
     route = translated.route
     meta = route.metadata
-    origin = f"HTTPRoute/{meta.namespace}/{meta.name}"
+    origin = f"{translated.kind}/{meta.namespace}/{meta.name}"
     age = meta.creation_timestamp or ""
     out: list[tuple[tuple[Any, ...], ir.Route]] = []
     for rule in translated.rules:
@@ -263,7 +268,9 @@ def routes_for_listener(
             action = rule.action
         for j, (match, rank) in enumerate(rule.matches):
             key = (*rank, age, meta.namespace, meta.name, rule.index, j)
-            name = naming.http_route_rule(meta.namespace, meta.name, rule.index, j)
+            name = naming.http_route_rule(
+                meta.namespace, meta.name, rule.index, j, translated.kind.lower()
+            )
             out.append(
                 (
                     key,

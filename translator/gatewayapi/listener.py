@@ -16,9 +16,14 @@ from translator.resources import ResourceSet
 
 # Route kinds each listener protocol can carry today; other protocols arrive with their issue.
 SUPPORTED_KINDS: dict[str, tuple[str, ...]] = {
-    "HTTP": ("HTTPRoute",),
-    "HTTPS": ("HTTPRoute",),
+    "HTTP": ("HTTPRoute", "GRPCRoute"),
+    "HTTPS": ("HTTPRoute", "GRPCRoute"),
+    "TLS": ("TLSRoute",),
+    "TCP": ("TCPRoute",),
+    "UDP": ("UDPRoute",),
 }
+# A TCP or UDP listener has nothing to choose between routes by: it carries one.
+_EXCLUSIVE_PROTOCOLS = frozenset({"TCP", "UDP"})
 # Protocols that may share a port: both select a filter chain by SNI.
 _SNI_PROTOCOLS = frozenset({"HTTPS", "TLS"})
 
@@ -42,6 +47,8 @@ class GatewayListener:
     kinds: tuple[str, ...]
     status: ListenerStatus
     certificates: tuple[TlsCertificate, ...] = ()
+    # "Terminate" or "Passthrough" for HTTPS and TLS listeners.
+    tls_mode: str | None = None
     # By id() of the route: one attachment per route, however many parentRefs select us.
     attachments: dict[int, Attachment] = field(default_factory=dict)
 
@@ -50,6 +57,10 @@ class GatewayListener:
         """Routes may attach (and count) even if certificates are broken; not if the listener
         itself is rejected."""
         return self.status.conditions.is_true(ConditionType.ACCEPTED)
+
+    @property
+    def exclusive(self) -> bool:
+        return self.protocol in _EXCLUSIVE_PROTOCOLS
 
     @property
     def programmable(self) -> bool:
@@ -95,7 +106,7 @@ def _translate_listener(
         return listener
     listener.kinds = _route_kinds(listener, supported)
     status.supported_kinds = [(GATEWAY_GROUP, kind) for kind in listener.kinds]
-    if listener.protocol == "HTTPS":
+    if listener.protocol in ("HTTPS", "TLS"):
         _resolve_tls(resources, grants, listener, spec.tls)
     return listener
 
@@ -128,15 +139,13 @@ def _resolve_tls(
 ) -> None:
     conditions = listener.status.conditions
     if tls is None:
-        _reject(listener, Reason.INVALID, "an HTTPS listener needs tls.certificateRefs")
+        _reject(listener, Reason.INVALID, f"a {listener.protocol} listener needs tls")
         return
-    if str(tls.mode) != "Terminate":
-        _reject(
-            listener,
-            Reason.UNSUPPORTED_VALUE,
-            f"tls.mode {tls.mode} is not supported on an HTTPS listener",
-        )
-        return
+    listener.tls_mode = str(tls.mode or "Terminate")
+    if listener.tls_mode == "Passthrough":
+        if listener.protocol != "TLS":
+            _reject(listener, Reason.UNSUPPORTED_VALUE, "tls.mode Passthrough needs protocol TLS")
+        return  # the backend terminates: no certificate here
     certificates: list[TlsCertificate] = []
     for ref in tls.certificate_refs or ():
         resolved = resolve_certificate(resources, grants, listener.gateway, ref)
@@ -166,11 +175,12 @@ def _reject(listener: GatewayListener, reason: Reason, message: str) -> None:
 
 def _mark_conflicts(listeners: Sequence[GatewayListener]) -> None:
     """First listener wins a port's protocol and a hostname; later ones are Conflicted."""
-    winners: dict[int, list[GatewayListener]] = {}
+    winners: dict[tuple[int, bool], list[GatewayListener]] = {}
     for listener in listeners:
         if not listener.accepts_routes:
             continue
-        earlier = winners.setdefault(listener.port, [])
+        # UDP and TCP-based protocols may share a port number: they are different sockets.
+        earlier = winners.setdefault((listener.port, listener.protocol == "UDP"), [])
         reason = _conflict_with(listener, earlier)
         if reason is None:
             earlier.append(listener)

@@ -89,6 +89,25 @@ def _attach_to_gateway(
         and kind in listener.kinds
         and _namespace_allowed(listener, route_ns, namespace_labels)
     ]
+    taken = [
+        listener
+        for listener in allowed
+        if listener.exclusive and listener.attachments and id(route) not in listener.attachments
+    ]
+    if taken and len(taken) == len(allowed):
+        others = ", ".join(
+            f"{a.route.metadata.namespace}/{a.route.metadata.name}"
+            for listener in taken
+            for a in listener.attachments.values()
+        )
+        conditions.set(
+            ConditionType.ACCEPTED,
+            False,
+            Reason.NOT_ALLOWED_BY_LISTENERS,
+            f"a {taken[0].protocol} listener carries one route and already serves {others}",
+        )
+        return
+    allowed = [listener for listener in allowed if listener not in taken]
     if not allowed:
         conditions.set(
             ConditionType.ACCEPTED,

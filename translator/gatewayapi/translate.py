@@ -8,19 +8,18 @@ from typing import Any
 from translator import ir
 from translator.gatewayapi.assemble import RouteCache, build_gateway_ir
 from translator.gatewayapi.backend import Backends
-from translator.gatewayapi.conditions import ConditionType, Reason
+from translator.gatewayapi.conditions import ConditionType
 from translator.gatewayapi.gateway import GatewayState, translate_gateway, translate_gateway_class
-from translator.gatewayapi.httproute import TranslatedRoute, translate_http_route
-from translator.gatewayapi.parentref import NAMESPACE_NAME_LABEL, attach_route
+from translator.gatewayapi.parentref import NAMESPACE_NAME_LABEL
 from translator.gatewayapi.referencegrant import ReferenceGrants
+from translator.gatewayapi.routes import translate_routes
 from translator.gatewayapi.status import (
     GATEWAY_GROUP,
     ObjectId,
-    RouteParentStatus,
-    RouteStatus,
     StatusBuilder,
     render_statuses,
 )
+from translator.model import GatewayClass
 from translator.options import TranslateOptions
 from translator.resources import ResourceSet
 
@@ -34,23 +33,24 @@ class GatewayApiResult:
 
 def translate_gateway_api(resources: ResourceSet, options: TranslateOptions) -> GatewayApiResult:
     builders: dict[ObjectId, StatusBuilder] = {}
-    our_classes: set[str] = set()
+    our_classes: dict[str, GatewayClass] = {}
     for gateway_class in resources.gateway_classes:
-        class_status = translate_gateway_class(gateway_class, options)
+        class_status = translate_gateway_class(resources, gateway_class, options)
         if class_status is None:
             continue
         builders[ObjectId(GATEWAY_GROUP, "GatewayClass", "", gateway_class.metadata.name)] = (
             class_status
         )
         if class_status.conditions.is_true(ConditionType.ACCEPTED):
-            our_classes.add(gateway_class.metadata.name)
+            our_classes[gateway_class.metadata.name] = gateway_class
 
     grants = ReferenceGrants(resources.reference_grants)
     states: dict[tuple[str, str], GatewayState] = {}
     for gateway in resources.gateways:
-        if gateway.spec.gateway_class_name not in our_classes:
+        gateway_class_of = our_classes.get(gateway.spec.gateway_class_name)
+        if gateway_class_of is None:
             continue
-        state = translate_gateway(resources, grants, gateway, options)
+        state = translate_gateway(resources, grants, gateway_class_of, gateway, options)
         meta = gateway.metadata
         states[(meta.namespace, meta.name)] = state
         builders[ObjectId(GATEWAY_GROUP, "Gateway", meta.namespace, meta.name)] = state.status
@@ -60,47 +60,14 @@ def translate_gateway_api(resources: ResourceSet, options: TranslateOptions) -> 
         for ns in resources.namespaces
     }
     backends = Backends(resources, grants)
-    translated: dict[int, TranslatedRoute] = {}
-    for route in resources.http_routes:
-        hostnames = [str(h) for h in route.spec.hostnames or ()]
-        parents = attach_route(
-            route, "HTTPRoute", hostnames, states, namespace_labels, options.controller_name
-        )
-        if not parents:
-            continue
-        result = translate_http_route(route, backends)
-        translated[id(route)] = result
-        _finish_route_parents(parents, result)
-        meta = route.metadata
-        builders[ObjectId(GATEWAY_GROUP, "HTTPRoute", meta.namespace, meta.name)] = RouteStatus(
-            meta.generation, parents
-        )
+    routes = translate_routes(
+        resources, states, namespace_labels, backends, options.controller_name, builders
+    )
 
-    cache = RouteCache(translated)
+    cache = RouteCache(routes.http)
     gateways = {
-        f"{ns}/{name}": build_gateway_ir(state, cache, backends.clusters)
+        f"{ns}/{name}": build_gateway_ir(state, cache, routes.l4, backends.clusters)
         for (ns, name), state in sorted(states.items())
         if state.status.conditions.is_true(ConditionType.ACCEPTED)
     }
     return GatewayApiResult(gateways=gateways, statuses=render_statuses(builders))
-
-
-def _finish_route_parents(parents: list[RouteParentStatus], result: TranslatedRoute) -> None:
-    """ResolvedRefs and PartiallyInvalid are facts of the route, the same for every parent."""
-    for parent in parents:
-        conditions = parent.conditions
-        if conditions.is_true(ConditionType.ACCEPTED) and result.rule_problems:
-            message = "; ".join(result.rule_problems)
-            if result.rules:
-                conditions.set(
-                    ConditionType.PARTIALLY_INVALID, True, Reason.UNSUPPORTED_VALUE, message
-                )
-            else:
-                conditions.set(ConditionType.ACCEPTED, False, Reason.UNSUPPORTED_VALUE, message)
-        if result.ref_problems:
-            reason, message = result.ref_problems[0]
-            conditions.set(ConditionType.RESOLVED_REFS, False, reason, message)
-        else:
-            conditions.set(
-                ConditionType.RESOLVED_REFS, True, Reason.RESOLVED_REFS, "All references resolved"
-            )

@@ -9,7 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from translator.ir.cluster import Cluster, Endpoint, TlsCertificate, UpstreamProtocol
-from translator.ir.listener import DownstreamTls, HttpFilterChain, Listener, ListenerProtocol
+from translator.ir.listener import (
+    DownstreamTls,
+    FilterChain,
+    HttpFilterChain,
+    L4Backend,
+    Listener,
+    ListenerProtocol,
+    TcpFilterChain,
+    UdpFilterChain,
+)
 from translator.ir.route import (
     NO_HEADER_MUTATION,
     DirectResponseAction,
@@ -53,12 +62,14 @@ __all__ = [
     "DirectResponseAction",
     "DownstreamTls",
     "Endpoint",
+    "FilterChain",
     "ForwardAction",
     "GatewayIR",
     "HeaderMatch",
     "HeaderMutation",
     "HeaderValue",
     "HttpFilterChain",
+    "L4Backend",
     "Listener",
     "ListenerProtocol",
     "Mirror",
@@ -74,7 +85,9 @@ __all__ = [
     "RouteConfig",
     "RouteMatch",
     "StringMatchKind",
+    "TcpFilterChain",
     "TlsCertificate",
+    "UdpFilterChain",
     "UpstreamProtocol",
     "VirtualHost",
     "WeightedBackend",

@@ -18,6 +18,8 @@ class Endpoint:
     port: int
     # Kubernetes zone, pod or node name when known; shown in dumps only.
     hostname: str = ""
+    # Relative load-balancing weight (a UDP route's merged backends carry their share here).
+    weight: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,9 +32,47 @@ class HttpFilterChain:
 
 
 @dataclass(frozen=True, slots=True)
+class L4Backend:
+    """A weighted upstream for a stream (TCP, TLS) or datagram (UDP) route. ``cluster`` is None
+    for an invalid backendRef: its share of connections is refused."""
+
+    cluster: str | None
+    weight: int
+
+
+@dataclass(frozen=True, slots=True)
+class TcpFilterChain:
+    """A TCP proxy: to ``backends``, after terminating ``tls`` when it is set. ``server_names``
+    select the chain by SNI (TLS passthrough or terminate); empty means any."""
+
+    name: str
+    server_names: tuple[str, ...]
+    backends: tuple[L4Backend, ...]
+    tls: DownstreamTls | None = None
+    # Where it came from, e.g. "TLSRoute/default/db"; for dumps only.
+    origin: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UdpFilterChain:
+    """A UDP proxy with per-client sessions, to ``backends``."""
+
+    name: str
+    backends: tuple[L4Backend, ...]
+    idle_timeout_seconds: float = 60.0
+    origin: str = ""
+
+
+FilterChain = HttpFilterChain | TcpFilterChain | UdpFilterChain
+
+
+@dataclass(frozen=True, slots=True)
 class Listener:
+    """``filter_chains`` of a UDP listener hold exactly one UdpFilterChain; other listeners
+    may mix HTTP and TCP chains on one port (HTTPS and TLS share a port by SNI)."""
+
     name: str
     address: str
     port: int
     protocol: ListenerProtocol
-    filter_chains: tuple[HttpFilterChain, ...]
+    filter_chains: tuple[FilterChain, ...]

@@ -1,10 +1,12 @@
-"""Input models: Gateway API v1.6 (experimental channel) and the core kinds a gateway reads.
+"""Input models: Gateway API v1.6 (experimental channel), agentgateway.dev parameters and the
+core kinds a gateway reads.
 
 Frozen pydantic v2 models; Python attributes are snake_case, JSON keys camelCase. CRD
 defaults and validation rules live in the models, so the file source and the Kubernetes
 source produce the same objects.
 """
 
+from translator.model.agentgateway import AgentgatewayParameters, AgentgatewayParametersSpec
 from translator.model.backendtlspolicy import BackendTLSPolicy
 from translator.model.core import ConfigMap, EndpointSlice, Namespace, Secret, Service
 from translator.model.duration import parse_duration
@@ -20,6 +22,8 @@ from translator.model.referencegrant import ReferenceGrant
 __all__ = [
     "RESOURCE_KINDS",
     "SERVED_KINDS",
+    "AgentgatewayParameters",
+    "AgentgatewayParametersSpec",
     "BackendTLSPolicy",
     "ConfigMap",
     "EndpointSlice",

@@ -2,7 +2,7 @@
 
 Every Gateway API kind loads from each version a v1.6 cluster may still serve; the
 experimental gateway.networking.x-k8s.io ListenerSet (and its XListenerSet name) loads
-into ListenerSet. Core kinds are v1 only.
+into ListenerSet. Core kinds are v1 only; agentgateway.dev kinds are v1alpha1.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from translator.model.agentgateway import AGENTGATEWAY_GROUP, AgentgatewayParameters
 from translator.model.backendtlspolicy import BackendTLSPolicy
 from translator.model.core import ConfigMap, EndpointSlice, Namespace, Secret, Service
 from translator.model.gateway import Gateway, GatewayClass
@@ -33,6 +34,7 @@ RESOURCE_KINDS: tuple[type[Resource], ...] = (
     ReferenceGrant,
     BackendTLSPolicy,
     ListenerSet,
+    AgentgatewayParameters,
     Namespace,
     Service,
     EndpointSlice,
@@ -42,15 +44,13 @@ RESOURCE_KINDS: tuple[type[Resource], ...] = (
 
 _GATEWAY_VERSIONS = frozenset({"v1", "v1beta1", "v1alpha2", "v1alpha3"})
 _EXPERIMENTAL_VERSIONS = frozenset({"v1alpha1"})
+_VERSIONS_OF_GROUP = {GATEWAY_GROUP: _GATEWAY_VERSIONS, AGENTGATEWAY_GROUP: frozenset({"v1alpha1"})}
 
 # (group, kind) -> (model, versions served).
 SERVED_KINDS: Mapping[tuple[str, str], tuple[type[Resource], frozenset[str]]] = MappingProxyType(
     {
         **{
-            (kind.GROUP, kind.KIND): (
-                kind,
-                _GATEWAY_VERSIONS if kind.GROUP == GATEWAY_GROUP else frozenset({"v1"}),
-            )
+            (kind.GROUP, kind.KIND): (kind, _VERSIONS_OF_GROUP.get(kind.GROUP, frozenset({"v1"})))
             for kind in RESOURCE_KINDS
         },
         (EXPERIMENTAL_GROUP, "ListenerSet"): (ListenerSet, _EXPERIMENTAL_VERSIONS),

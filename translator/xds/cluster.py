@@ -9,15 +9,15 @@ from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from google.protobuf import duration_pb2
 from google.protobuf.message import Message
 
+from translator import naming
 from translator.ir import Cluster, Endpoint, UpstreamProtocol
 from translator.xds.extensions import HTTP_PROTOCOL_OPTIONS, ads_config_source, pack
 from translator.xds.metadata import origin_metadata
 
-# Where a weighted route sends the share of an invalid backendRef. Its route entry carries a
-# fault abort, so nothing is ever forwarded here; the cluster exists so that every cluster a
-# route names resolves (the snapshot consistency check, and Envoy's validate_clusters on
-# static route configurations). Belongs in translator/naming.py, which stage 2 does not own.
-INVALID_BACKEND_CLUSTER = "agw/invalid-backend"
+# An HTTP route's entry for it carries a fault abort, so nothing is ever forwarded there; the
+# cluster exists so that every cluster a route names resolves (the snapshot consistency check,
+# and Envoy's validate_clusters on static route configurations).
+INVALID_BACKEND_CLUSTER = naming.INVALID_BACKEND_CLUSTER
 
 
 def build_cluster(cluster: Cluster) -> Message:
@@ -64,7 +64,7 @@ def build_invalid_backend_cluster() -> Message:
 
 
 def _lb_endpoint(endpoint: Endpoint) -> Message:
-    return endpoint_components_pb2.LbEndpoint(
+    built = endpoint_components_pb2.LbEndpoint(
         endpoint=endpoint_components_pb2.Endpoint(
             address=address_pb2.Address(
                 socket_address=address_pb2.SocketAddress(
@@ -74,6 +74,9 @@ def _lb_endpoint(endpoint: Endpoint) -> Message:
             hostname=endpoint.hostname,
         ),
     )
+    if endpoint.weight != 1:
+        built.load_balancing_weight.value = endpoint.weight
+    return built
 
 
 def _duration(seconds: float) -> Message:

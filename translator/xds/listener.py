@@ -14,7 +14,15 @@ from envoy.extensions.transport_sockets.tls.v3 import secret_pb2, tls_pb2
 from google.protobuf import wrappers_pb2
 from google.protobuf.message import Message
 
-from translator.ir import DownstreamTls, HttpFilterChain, Listener, ListenerProtocol
+from translator.ir import (
+    DownstreamTls,
+    FilterChain,
+    HttpFilterChain,
+    Listener,
+    ListenerProtocol,
+    TcpFilterChain,
+    UdpFilterChain,
+)
 from translator.xds.errors import UnsupportedListenerProtocol
 from translator.xds.extensions import (
     FAULT_FILTER,
@@ -26,13 +34,12 @@ from translator.xds.extensions import (
     ads_config_source,
     pack,
 )
+from translator.xds.l4 import build_tcp_chain, build_udp_listener
 
 
 def build_listener(listener: Listener) -> Message:
-    if listener.protocol not in (ListenerProtocol.HTTP, ListenerProtocol.HTTPS):
-        raise UnsupportedListenerProtocol(
-            f"listener {listener.name!r}: protocol {listener.protocol} has no Envoy shape yet"
-        )
+    if listener.protocol is ListenerProtocol.UDP:
+        return build_udp_listener(listener)
     built = listener_pb2.Listener(
         name=listener.name,
         address=address_pb2.Address(
@@ -42,7 +49,7 @@ def build_listener(listener: Listener) -> Message:
         ),
         filter_chains=[_filter_chain(chain) for chain in listener.filter_chains],
     )
-    if any(chain.tls is not None for chain in listener.filter_chains):
+    if any(_selects_by_sni(chain) for chain in listener.filter_chains):
         # Chains are chosen by SNI, which the inspector reads from the ClientHello.
         built.listener_filters.append(
             listener_components_pb2.ListenerFilter(
@@ -52,7 +59,18 @@ def build_listener(listener: Listener) -> Message:
     return built
 
 
-def _filter_chain(chain: HttpFilterChain) -> Message:
+def _selects_by_sni(chain: FilterChain) -> bool:
+    if isinstance(chain, UdpFilterChain):
+        raise UnsupportedListenerProtocol(f"chain {chain.name!r}: a UDP chain needs a UDP listener")
+    return chain.tls is not None or bool(chain.server_names)
+
+
+def _filter_chain(chain: FilterChain) -> Message:
+    if isinstance(chain, TcpFilterChain):
+        tls = _downstream_tls(chain.tls) if chain.tls is not None else None
+        return build_tcp_chain(chain, tls)
+    if isinstance(chain, UdpFilterChain):
+        raise UnsupportedListenerProtocol(f"chain {chain.name!r}: a UDP chain needs a UDP listener")
     built = listener_components_pb2.FilterChain(
         name=chain.name,
         filters=[

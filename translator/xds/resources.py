@@ -8,7 +8,14 @@ from types import MappingProxyType
 
 from google.protobuf.message import Message
 
-from translator.ir import ForwardAction, GatewayIR, Listener
+from translator.ir import (
+    ForwardAction,
+    GatewayIR,
+    HttpFilterChain,
+    Listener,
+    TcpFilterChain,
+    UdpFilterChain,
+)
 from translator.xds import type_urls
 from translator.xds.cluster import (
     INVALID_BACKEND_CLUSTER,
@@ -18,6 +25,7 @@ from translator.xds.cluster import (
 )
 from translator.xds.errors import DuplicateResourceName
 from translator.xds.forward import needs_invalid_backend_cluster
+from translator.xds.l4 import udp_uses_invalid_backend, uses_invalid_backend
 from translator.xds.listener import build_listener
 from translator.xds.route import build_route_configuration
 from translator.xds.secret import build_secret
@@ -97,12 +105,20 @@ def _serving_listener(listeners: Iterable[Listener]) -> dict[str, tuple[int, str
     serving: dict[str, tuple[int, str]] = {}
     for listener in listeners:
         for chain in listener.filter_chains:
+            if not isinstance(chain, HttpFilterChain):
+                continue
             scheme = "http" if chain.tls is None else "https"
             serving.setdefault(chain.route_config, (listener.port, scheme))
     return serving
 
 
 def _uses_invalid_backend_cluster(gateway: GatewayIR) -> bool:
+    for listener in gateway.listeners:
+        for chain in listener.filter_chains:
+            if isinstance(chain, TcpFilterChain) and uses_invalid_backend(chain):
+                return True
+            if isinstance(chain, UdpFilterChain) and udp_uses_invalid_backend(chain):
+                return True
     return any(
         isinstance(route.action, ForwardAction) and needs_invalid_backend_cluster(route.action)
         for config in gateway.route_configs

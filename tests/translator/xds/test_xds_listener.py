@@ -18,7 +18,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 
 from tests.translator.xds import xds_samples
-from translator.ir import HttpFilterChain, Listener, ListenerProtocol
+from translator.ir import L4Backend, Listener, ListenerProtocol, UdpFilterChain
 from translator.xds.errors import UnsupportedListenerProtocol
 from translator.xds.listener import build_listener
 
@@ -109,11 +109,9 @@ def test_https_chains_take_certificates_by_sds_name_and_offer_the_ir_alpn() -> N
     assert [list(c.alpn_protocols) for c in contexts] == [["h2", "http/1.1"], ["http/1.1"]]
 
 
-@pytest.mark.parametrize(
-    "protocol", [ListenerProtocol.TCP, ListenerProtocol.TLS, ListenerProtocol.UDP]
-)
-def test_listener_protocols_without_an_envoy_shape_are_refused(protocol: ListenerProtocol) -> None:
-    listener = Listener("l", "127.0.0.1", 9000, protocol, (HttpFilterChain("c", (), "rc"),))
+def test_a_udp_chain_on_a_stream_listener_is_refused() -> None:
+    chain = UdpFilterChain("u", (L4Backend("c", 1),))
+    listener = Listener("l", "127.0.0.1", 9000, ListenerProtocol.TCP, (chain,))
 
-    with pytest.raises(UnsupportedListenerProtocol, match="has no Envoy shape"):
+    with pytest.raises(UnsupportedListenerProtocol, match="needs a UDP listener"):
         build_listener(listener)
