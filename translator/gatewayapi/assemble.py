@@ -130,12 +130,12 @@ class _Assembler:
         self, port: int, listener: GatewayListener, on_port: list[GatewayListener]
     ) -> ir.HttpFilterChain:
         ns, gw = self.meta.namespace, self.meta.name
-        name = naming.https_route_config(ns, gw, port, listener.name)
+        name = naming.https_route_config(ns, gw, port, listener.section)
         self.route_configs.append(
             ir.RouteConfig(name, _virtual_hosts(name, [listener], on_port, self.cache))
         )
         server_names = (listener.hostname,) if listener.hostname else ()
-        chain_name = naming.filter_chain(ns, gw, port, listener.name)
+        chain_name = naming.filter_chain(ns, gw, port, listener.section)
         return ir.HttpFilterChain(chain_name, server_names, name, self._terminate(listener))
 
     def _terminate(
@@ -169,7 +169,7 @@ class _Assembler:
                 self.meta.namespace,
                 self.meta.name,
                 port,
-                listener.name,
+                listener.section,
                 f"{meta.namespace}/{meta.name}",
             )
             server_names = tuple(sorted(h for h in names if h != "*"))
@@ -184,14 +184,18 @@ class _Assembler:
         routes = [self.l4_routes[id(a.route)] for a in listener.attachments.values()]
         if not routes:
             return []
-        chain_name = naming.filter_chain(self.meta.namespace, self.meta.name, port, listener.name)
+        chain_name = naming.filter_chain(
+            self.meta.namespace, self.meta.name, port, listener.section
+        )
         return [ir.TcpFilterChain(chain_name, (), routes[0].backends, None, routes[0].origin)]
 
     def _datagram_chains(self, port: int, listener: GatewayListener) -> list[ir.FilterChain]:
         routes = [self.l4_routes[id(a.route)] for a in listener.attachments.values()]
         if not routes:
             return []
-        chain_name = naming.filter_chain(self.meta.namespace, self.meta.name, port, listener.name)
+        chain_name = naming.filter_chain(
+            self.meta.namespace, self.meta.name, port, listener.section
+        )
         return [ir.UdpFilterChain(chain_name, routes[0].backends, origin=routes[0].origin)]
 
 

@@ -15,9 +15,10 @@ from cryptography.hazmat.primitives.serialization import (
 
 from translator import naming
 from translator.gatewayapi.conditions import Reason
+from translator.gatewayapi.owner import ListenerOwner
 from translator.gatewayapi.referencegrant import ReferenceFrom, ReferenceGrants, ReferenceTo
 from translator.ir import TlsCertificate
-from translator.model import Gateway, Secret
+from translator.model import Secret
 from translator.resources import ResourceSet
 
 GATEWAY_GROUP = "gateway.networking.k8s.io"
@@ -30,13 +31,13 @@ class CertificateProblem:
 
 
 def resolve_certificate(
-    resources: ResourceSet, grants: ReferenceGrants, gateway: Gateway, ref: object
+    resources: ResourceSet, grants: ReferenceGrants, owner: ListenerOwner, ref: object
 ) -> TlsCertificate | CertificateProblem:
-    """Resolve one ``certificateRefs`` entry of a Gateway listener."""
+    """Resolve one ``certificateRefs`` entry of a listener of a Gateway or ListenerSet."""
     group = getattr(ref, "group", "") or ""
     kind = getattr(ref, "kind", "Secret") or "Secret"
     name: str = getattr(ref, "name")  # noqa: B009 - typed as object to accept every ref model
-    namespace = getattr(ref, "namespace", None) or gateway.metadata.namespace
+    namespace = getattr(ref, "namespace", None) or owner.namespace
     where = f"{namespace}/{name}"
     if group != "" or kind != "Secret":
         return CertificateProblem(
@@ -44,7 +45,7 @@ def resolve_certificate(
             f"certificateRef {where} has unsupported group/kind {group or 'core'}/{kind};"
             " only core Secrets are supported",
         )
-    source = ReferenceFrom(GATEWAY_GROUP, "Gateway", gateway.metadata.namespace)
+    source = ReferenceFrom(GATEWAY_GROUP, owner.kind, owner.namespace)
     if not grants.permits(source, ReferenceTo("", "Secret", namespace, name)):
         return CertificateProblem(
             Reason.REF_NOT_PERMITTED,

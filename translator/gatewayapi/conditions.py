@@ -43,6 +43,9 @@ class Reason(StrEnum):
     INVALID_CA_CERTIFICATE_KIND = "InvalidCACertificateKind"
     NO_VALID_CA_CERTIFICATE = "NoValidCACertificate"
     REF_NOT_PERMITTED = "RefNotPermitted"
+    # ListenerSet
+    NOT_ALLOWED = "NotAllowed"
+    PARENT_NOT_ACCEPTED = "ParentNotAccepted"
     # Route
     NOT_ALLOWED_BY_LISTENERS = "NotAllowedByListeners"
     NO_MATCHING_PARENT = "NoMatchingParent"

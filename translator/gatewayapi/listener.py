@@ -8,6 +8,7 @@ from typing import Any
 
 from translator.gatewayapi.certificate import CertificateProblem, resolve_certificate
 from translator.gatewayapi.conditions import ConditionType, Reason
+from translator.gatewayapi.owner import ListenerOwner
 from translator.gatewayapi.referencegrant import ReferenceGrants
 from translator.gatewayapi.status import GATEWAY_GROUP, ListenerStatus
 from translator.ir import TlsCertificate
@@ -39,6 +40,8 @@ class Attachment:
 @dataclass
 class GatewayListener:
     gateway: Gateway
+    # The Gateway itself, or the ListenerSet that added this listener to it.
+    owner: ListenerOwner
     name: str
     port: int
     protocol: str
@@ -59,6 +62,14 @@ class GatewayListener:
         return self.status.conditions.is_true(ConditionType.ACCEPTED)
 
     @property
+    def section(self) -> str:
+        """Unique within the Gateway: ListenerSet listeners carry their set's name (used in
+        Envoy resource names)."""
+        if self.owner.is_gateway:
+            return self.name
+        return f"{self.owner.namespace}/{self.owner.name}/{self.name}"
+
+    @property
     def exclusive(self) -> bool:
         return self.protocol in _EXCLUSIVE_PROTOCOLS
 
@@ -70,15 +81,21 @@ class GatewayListener:
 def translate_listeners(
     resources: ResourceSet, grants: ReferenceGrants, gateway: Gateway
 ) -> list[GatewayListener]:
+    owner = ListenerOwner("Gateway", gateway.metadata.namespace, gateway.metadata.name)
     listeners = [
-        _translate_listener(resources, grants, gateway, spec) for spec in gateway.spec.listeners
+        translate_listener(resources, grants, gateway, owner, spec)
+        for spec in gateway.spec.listeners
     ]
-    _mark_conflicts(listeners)
+    mark_conflicts(listeners)
     return listeners
 
 
-def _translate_listener(
-    resources: ResourceSet, grants: ReferenceGrants, gateway: Gateway, spec: Any
+def translate_listener(
+    resources: ResourceSet,
+    grants: ReferenceGrants,
+    gateway: Gateway,
+    owner: ListenerOwner,
+    spec: Any,
 ) -> GatewayListener:
     status = ListenerStatus(name=spec.name)
     conditions = status.conditions
@@ -90,6 +107,7 @@ def _translate_listener(
     )
     listener = GatewayListener(
         gateway=gateway,
+        owner=owner,
         name=spec.name,
         port=spec.port,
         protocol=str(spec.protocol),
@@ -148,7 +166,7 @@ def _resolve_tls(
         return  # the backend terminates: no certificate here
     certificates: list[TlsCertificate] = []
     for ref in tls.certificate_refs or ():
-        resolved = resolve_certificate(resources, grants, listener.gateway, ref)
+        resolved = resolve_certificate(resources, grants, listener.owner, ref)
         if isinstance(resolved, CertificateProblem):
             conditions.worsen(ConditionType.RESOLVED_REFS, resolved.reason, resolved.message)
         else:
@@ -173,8 +191,10 @@ def _reject(listener: GatewayListener, reason: Reason, message: str) -> None:
     conditions.set(ConditionType.PROGRAMMED, False, Reason.INVALID, message)
 
 
-def _mark_conflicts(listeners: Sequence[GatewayListener]) -> None:
-    """First listener wins a port's protocol and a hostname; later ones are Conflicted."""
+def mark_conflicts(listeners: Sequence[GatewayListener]) -> None:
+    """First listener wins a port's protocol and a hostname; later ones are Conflicted.
+    Gateway listeners come first, then ListenerSets' (oldest set first), so running this
+    again over the merged list leaves the Gateway's own verdicts as they were."""
     winners: dict[tuple[int, bool], list[GatewayListener]] = {}
     for listener in listeners:
         if not listener.accepts_routes:

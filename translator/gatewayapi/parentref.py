@@ -14,6 +14,7 @@ from translator.gatewayapi.hostname import intersections
 from translator.gatewayapi.listener import Attachment, GatewayListener
 from translator.gatewayapi.selector import selector_matches
 from translator.gatewayapi.status import GATEWAY_GROUP, RouteParentStatus
+from translator.model import ListenerSet
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 
@@ -25,21 +26,30 @@ def attach_route(
     gateways: Mapping[tuple[str, str], GatewayState],
     namespace_labels: Mapping[str, Mapping[str, str]],
     controller_name: str,
+    listener_sets: Mapping[tuple[str, str], Sequence[GatewayListener]] | None = None,
 ) -> list[RouteParentStatus]:
     """Attach ``route`` to the listeners its parentRefs select; one status per parentRef that
-    names a Gateway of ours. Attachments are recorded on the listeners."""
+    names a Gateway (or an attached ListenerSet) of ours. Attachments are recorded on the
+    listeners. A parentRef to a Gateway reaches only the Gateway's own listeners."""
     parents: list[RouteParentStatus] = []
     route_ns = route.metadata.namespace
     for ref in route.spec.parent_refs or ():
         group = ref.group if ref.group is not None else GATEWAY_GROUP
-        ref_kind = ref.kind or "Gateway"
-        if (group, ref_kind) != (GATEWAY_GROUP, "Gateway"):
-            continue
-        state = gateways.get((ref.namespace or route_ns, ref.name))
-        if state is None:
+        key = (ref.namespace or route_ns, ref.name)
+        pool: Sequence[GatewayListener]
+        if (group, ref.kind or "Gateway") == (GATEWAY_GROUP, "Gateway"):
+            state = gateways.get(key)
+            if state is None:
+                continue
+            pool = [listener for listener in state.listeners if listener.owner.is_gateway]
+        elif (
+            (group, ref.kind) in ListenerSet.GROUP_KINDS and listener_sets and key in listener_sets
+        ):
+            pool = listener_sets[key]
+        else:
             continue
         parent = RouteParentStatus(_explicit_parent_ref(ref, route_ns), controller_name)
-        _attach_to_gateway(route, kind, hostnames, ref, state, namespace_labels, parent)
+        _attach_to_listeners(route, kind, hostnames, ref, pool, namespace_labels, parent)
         parents.append(parent)
     return parents
 
@@ -57,19 +67,19 @@ def _explicit_parent_ref(ref: Any, route_ns: str) -> dict[str, Any]:
     return explicit
 
 
-def _attach_to_gateway(
+def _attach_to_listeners(
     route: Any,
     kind: str,
     hostnames: Sequence[str],
     ref: Any,
-    state: GatewayState,
+    pool: Sequence[GatewayListener],
     namespace_labels: Mapping[str, Mapping[str, str]],
     parent: RouteParentStatus,
 ) -> None:
     conditions = parent.conditions
     candidates = [
         listener
-        for listener in state.listeners
+        for listener in pool
         if (ref.section_name is None or listener.name == ref.section_name)
         and (ref.port is None or listener.port == ref.port)
     ]
@@ -149,7 +159,7 @@ def _namespace_allowed(
     if source == "All":
         return True
     if source == "Same":
-        return route_ns == listener.gateway.metadata.namespace
+        return route_ns == listener.owner.namespace
     if source == "Selector":
         selector = namespaces.selector if namespaces is not None else None
         if selector is None:

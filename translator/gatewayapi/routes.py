@@ -7,7 +7,7 @@ UDP listener can carry only one of them the oldest keeps it."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,7 @@ from translator.gatewayapi.gateway import GatewayState
 from translator.gatewayapi.grpcroute import translate_grpc_route
 from translator.gatewayapi.httproute import TranslatedRoute, translate_http_route
 from translator.gatewayapi.l4route import TranslatedL4Route, translate_l4_route
+from translator.gatewayapi.listener import GatewayListener
 from translator.gatewayapi.parentref import attach_route
 from translator.gatewayapi.status import (
     GATEWAY_GROUP,
@@ -43,6 +44,7 @@ def translate_routes(
     backends: Backends,
     controller_name: str,
     builders: dict[ObjectId, StatusBuilder],
+    listener_sets: Mapping[tuple[str, str], Sequence[GatewayListener]],
 ) -> TranslatedRoutes:
     translated = TranslatedRoutes()
 
@@ -52,7 +54,7 @@ def translate_routes(
         for route in routes:
             hostnames = [str(h) for h in getattr(route.spec, "hostnames", None) or ()]
             parents = attach_route(
-                route, kind, hostnames, states, namespace_labels, controller_name
+                route, kind, hostnames, states, namespace_labels, controller_name, listener_sets
             )
             if not parents:
                 continue

@@ -53,10 +53,14 @@ class ListenerStatus:
     supported_kinds: list[tuple[str, str]] = field(default_factory=list)
     attached_routes: int = 0
     conditions: Conditions = field(default_factory=Conditions)
+    # ListenerSet listener entries report their port; Gateway listeners do not.
+    port: int | None = None
 
     def render(self, generation: int) -> dict[str, Any]:
+        port = {} if self.port is None else {"port": self.port}
         return {
             "name": self.name,
+            **port,
             "supportedKinds": [{"group": g, "kind": k} for g, k in self.supported_kinds],
             "attachedRoutes": self.attached_routes,
             "conditions": self.conditions.render(generation),
@@ -69,10 +73,28 @@ class GatewayStatus:
     conditions: Conditions = field(default_factory=Conditions)
     listeners: list[ListenerStatus] = field(default_factory=list)
     addresses: list[dict[str, str]] = field(default_factory=list)
+    # Accepted ListenerSets; reported only when the Gateway allows ListenerSets at all.
+    attached_listener_sets: int | None = None
+
+    def render(self) -> dict[str, Any]:
+        rendered = {
+            "addresses": self.addresses,
+            "conditions": self.conditions.render(self.generation),
+            "listeners": [listener.render(self.generation) for listener in self.listeners],
+        }
+        if self.attached_listener_sets is not None:
+            rendered["attachedListenerSets"] = self.attached_listener_sets
+        return rendered
+
+
+@dataclass
+class ListenerSetStatus:
+    generation: int
+    conditions: Conditions = field(default_factory=Conditions)
+    listeners: list[ListenerStatus] = field(default_factory=list)
 
     def render(self) -> dict[str, Any]:
         return {
-            "addresses": self.addresses,
             "conditions": self.conditions.render(self.generation),
             "listeners": [listener.render(self.generation) for listener in self.listeners],
         }
@@ -112,7 +134,7 @@ class SimpleStatus:
         return {"conditions": self.conditions.render(self.generation)}
 
 
-StatusBuilder = GatewayStatus | RouteStatus | SimpleStatus
+StatusBuilder = GatewayStatus | ListenerSetStatus | RouteStatus | SimpleStatus
 
 
 def render_statuses(builders: dict[ObjectId, StatusBuilder]) -> dict[ObjectId, dict[str, Any]]:

@@ -10,6 +10,7 @@ from translator.gatewayapi.assemble import RouteCache, build_gateway_ir
 from translator.gatewayapi.backend import Backends
 from translator.gatewayapi.conditions import ConditionType
 from translator.gatewayapi.gateway import GatewayState, translate_gateway, translate_gateway_class
+from translator.gatewayapi.listenerset import attach_listener_sets
 from translator.gatewayapi.parentref import NAMESPACE_NAME_LABEL
 from translator.gatewayapi.referencegrant import ReferenceGrants
 from translator.gatewayapi.routes import translate_routes
@@ -59,9 +60,16 @@ def translate_gateway_api(resources: ResourceSet, options: TranslateOptions) -> 
         ns.metadata.name: {**ns.metadata.labels, NAMESPACE_NAME_LABEL: ns.metadata.name}
         for ns in resources.namespaces
     }
+    listener_sets = attach_listener_sets(resources, grants, states, namespace_labels, builders)
     backends = Backends(resources, grants)
     routes = translate_routes(
-        resources, states, namespace_labels, backends, options.controller_name, builders
+        resources,
+        states,
+        namespace_labels,
+        backends,
+        options.controller_name,
+        builders,
+        {key: entry.listeners for key, entry in listener_sets.items()},
     )
 
     cache = RouteCache(routes.http)
