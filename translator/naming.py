@@ -59,3 +59,8 @@ def l4_route_cluster(kind: str, namespace: str, name: str, rule: int) -> str:
 def l4_filter_chain(gateway_ns: str, gateway: str, port: int, section: str, route: str = "") -> str:
     base = f"{gateway_ns}/{gateway}/{port}/{section}"
     return f"{base}/{route}" if route else base
+
+
+def ca_bundle(namespace: str, owner: str, kind: str = "backendtlspolicy") -> str:
+    """The SDS validation-context secret holding the CA certificates an object trusts."""
+    return f"ca/{kind}/{namespace}/{owner}"

@@ -8,11 +8,13 @@ routes come only from the most specific listener on the port that covers it."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from translator import ir, naming
+from translator.gatewayapi.backend import Backends
 from translator.gatewayapi.gateway import GatewayState
 from translator.gatewayapi.hostname import covers, specificity
 from translator.gatewayapi.httproute import TranslatedRoute, routes_for_listener
@@ -42,7 +44,7 @@ def build_gateway_ir(
     state: GatewayState,
     cache: RouteCache,
     l4_routes: Mapping[int, TranslatedL4Route],
-    clusters: Mapping[str, ir.Cluster],
+    backends: Backends,
 ) -> ir.GatewayIR:
     assembler = _Assembler(state, cache, l4_routes)
     by_port: dict[tuple[int, bool], list[GatewayListener]] = defaultdict(list)
@@ -53,12 +55,13 @@ def build_gateway_ir(
         assembler.add_port(port, udp, by_port[(port, udp)])
     meta = state.gateway.metadata
     used = _used_clusters(assembler.route_configs, assembler.listeners)
+    clusters = [assembler.upstream(backends.clusters[name], backends) for name in sorted(used)]
     return ir.GatewayIR(
         namespace=meta.namespace,
         name=meta.name,
         listeners=tuple(assembler.listeners),
         route_configs=tuple(sorted(assembler.route_configs, key=lambda rc: rc.name)),
-        clusters=tuple(clusters[name] for name in sorted(used)),
+        clusters=tuple(clusters),
         secrets=tuple(assembler.secrets[name] for name in sorted(assembler.secrets)),
     )
 
@@ -75,7 +78,21 @@ class _Assembler:
         self.l4_routes = l4_routes
         self.listeners: list[ir.Listener] = []
         self.route_configs: list[ir.RouteConfig] = []
-        self.secrets: dict[str, ir.TlsCertificate] = {}
+        self.secrets: dict[str, ir.Secret] = {}
+
+    def upstream(self, cluster: ir.Cluster, backends: Backends) -> ir.Cluster:
+        """A cluster as this Gateway uses it: TLS trust bundles go along, and the Gateway's
+        own client certificate (GEP-3155) is presented to backends that speak TLS."""
+        if cluster.tls is None:
+            return cluster
+        if cluster.tls.ca_secret is not None:
+            self.secrets[cluster.tls.ca_secret] = backends.ca_bundles[cluster.tls.ca_secret]
+        certificate = self.state.backend_client_certificate
+        if certificate is None:
+            return cluster
+        self.secrets[certificate.name] = certificate
+        tls = dataclasses.replace(cluster.tls, client_certificate_secret=certificate.name)
+        return dataclasses.replace(cluster, tls=tls)
 
     def add_port(self, port: int, udp: bool, on_port: list[GatewayListener]) -> None:
         protocol = on_port[0].protocol
@@ -143,7 +160,10 @@ class _Assembler:
     ) -> ir.DownstreamTls:
         for certificate in listener.certificates:
             self.secrets[certificate.name] = certificate
-        return ir.DownstreamTls(tuple(c.name for c in listener.certificates), alpn)
+        if listener.client_ca_bundle is not None:
+            self.secrets[listener.client_ca_bundle.name] = listener.client_ca_bundle
+        names = tuple(c.name for c in listener.certificates)
+        return ir.DownstreamTls(names, alpn, listener.client_validation)
 
     def _tls_route_chains(
         self,

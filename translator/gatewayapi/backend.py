@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 from translator import naming
+from translator.gatewayapi.backendtls import BackendTlsPolicies
 from translator.gatewayapi.conditions import Reason
 from translator.gatewayapi.referencegrant import ReferenceFrom, ReferenceGrants, ReferenceTo
-from translator.ir import Cluster, Endpoint, UpstreamProtocol
+from translator.ir import CaBundle, Cluster, Endpoint, UpstreamProtocol
 from translator.model import Service
 from translator.resources import ResourceSet
 
@@ -26,15 +28,21 @@ class BackendProblem:
 class ResolvedBackend:
     cluster: Cluster
     websocket: bool
+    # A BackendTLSPolicy governs the port but gives no valid trust: never send plaintext,
+    # answer this backend's share as if it were invalid (its route's refs are fine).
+    blocked: bool = False
 
 
 class Backends:
-    """Resolves backendRefs and remembers every cluster it made, by name."""
+    """Resolves backendRefs and remembers every cluster it made, and every CA bundle those
+    clusters trust, by name."""
 
     def __init__(self, resources: ResourceSet, grants: ReferenceGrants) -> None:
         self._resources = resources
         self._grants = grants
+        self.policies = BackendTlsPolicies(resources)
         self.clusters: dict[str, Cluster] = {}
+        self.ca_bundles: dict[str, CaBundle] = {}
 
     def resolve(
         self, source: ReferenceFrom, ref: Any, protocol: UpstreamProtocol | None = None
@@ -66,9 +74,18 @@ class Backends:
             return BackendProblem(
                 Reason.BACKEND_NOT_FOUND, f"Service {where} has no port {ref.port}"
             )
+        policy = self.policies.for_port(namespace, ref.name, service_port.name or "")
+        cluster = self._cluster(service, service_port, protocol)
+        if policy is not None:
+            if policy.ca_bundle is not None:
+                self.ca_bundles[policy.ca_bundle.name] = policy.ca_bundle
+            if policy.tls is not None and cluster.tls != policy.tls:
+                cluster = dataclasses.replace(cluster, tls=policy.tls)
+                self.clusters[cluster.name] = cluster
         return ResolvedBackend(
-            cluster=self._cluster(service, service_port, protocol),
+            cluster=cluster,
             websocket=service_port.app_protocol == WEBSOCKET_APP_PROTOCOL,
+            blocked=policy is not None and policy.tls is None,
         )
 
     def _cluster(

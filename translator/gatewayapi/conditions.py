@@ -13,6 +13,7 @@ class ConditionType(StrEnum):
     CONFLICTED = "Conflicted"
     PARTIALLY_INVALID = "PartiallyInvalid"
     SUPPORTED_VERSION = "SupportedVersion"
+    INSECURE_FRONTEND_VALIDATION_MODE = "InsecureFrontendValidationMode"
 
 
 class Reason(StrEnum):
@@ -32,6 +33,7 @@ class Reason(StrEnum):
     ADDRESS_NOT_USABLE = "AddressNotUsable"
     ADDRESS_NOT_ASSIGNED = "AddressNotAssigned"
     INVALID_CLIENT_CERTIFICATE_REF = "InvalidClientCertificateRef"
+    CONFIGURATION_CHANGED = "ConfigurationChanged"
     # Listener
     NO_CONFLICTS = "NoConflicts"
     PROTOCOL_CONFLICT = "ProtocolConflict"
@@ -46,6 +48,8 @@ class Reason(StrEnum):
     # ListenerSet
     NOT_ALLOWED = "NotAllowed"
     PARENT_NOT_ACCEPTED = "ParentNotAccepted"
+    # Policies
+    CONFLICTED = "Conflicted"
     # Route
     NOT_ALLOWED_BY_LISTENERS = "NotAllowedByListeners"
     NO_MATCHING_PARENT = "NoMatchingParent"

@@ -6,11 +6,14 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from translator.gatewayapi.certificate import CertificateProblem, resolve_certificate
 from translator.gatewayapi.conditions import ConditionType, Reason
 from translator.gatewayapi.listener import GatewayListener, translate_listeners
+from translator.gatewayapi.owner import ListenerOwner
 from translator.gatewayapi.parameters import resolve_class_parameters, resolve_gateway_parameters
 from translator.gatewayapi.referencegrant import ReferenceGrants
 from translator.gatewayapi.status import GatewayStatus, SimpleStatus
+from translator.ir import TlsCertificate
 from translator.model import Gateway, GatewayClass
 from translator.options import TranslateOptions
 from translator.resources import ResourceSet
@@ -22,6 +25,8 @@ class GatewayState:
     address: str
     listeners: list[GatewayListener]
     status: GatewayStatus
+    # The certificate this Gateway presents to TLS backends (spec.tls.backend, GEP-3155).
+    backend_client_certificate: TlsCertificate | None = None
 
 
 def translate_gateway_class(
@@ -89,7 +94,43 @@ def translate_gateway(
         )
         status.conditions.set(ConditionType.PROGRAMMED, False, Reason.INVALID, parameters.problem)
         status.addresses = []  # nothing is bound for a Gateway that is not accepted
-    return GatewayState(gateway=gateway, address=address, listeners=listeners, status=status)
+    state = GatewayState(gateway=gateway, address=address, listeners=listeners, status=status)
+    state.backend_client_certificate = _backend_client_certificate(
+        resources, grants, gateway, status
+    )
+    return state
+
+
+def _backend_client_certificate(
+    resources: ResourceSet, grants: ReferenceGrants, gateway: Gateway, status: GatewayStatus
+) -> TlsCertificate | None:
+    """GEP-3155: the certificate the Gateway presents to TLS backends. A bad reference is
+    reported on the Gateway (which stays Accepted) and no certificate is presented."""
+    backend = gateway.spec.tls.backend if gateway.spec.tls is not None else None
+    ref = backend.client_certificate_ref if backend is not None else None
+    if ref is None:
+        return None
+    meta = gateway.metadata
+    resolved = resolve_certificate(
+        resources, grants, ListenerOwner("Gateway", meta.namespace, meta.name), ref
+    )
+    if isinstance(resolved, CertificateProblem):
+        reason = (
+            Reason.REF_NOT_PERMITTED
+            if resolved.reason is Reason.REF_NOT_PERMITTED
+            else Reason.INVALID_CLIENT_CERTIFICATE_REF
+        )
+        status.conditions.set(
+            ConditionType.RESOLVED_REFS,
+            False,
+            reason,
+            f"spec.tls.backend.clientCertificateRef: {resolved.message}",
+        )
+        return None
+    status.conditions.set(
+        ConditionType.RESOLVED_REFS, True, Reason.RESOLVED_REFS, "All references resolved"
+    )
+    return resolved
 
 
 def _publish_addresses(

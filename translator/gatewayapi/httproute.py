@@ -195,8 +195,9 @@ def forward_action(
     for b, ref in enumerate(rule.backend_refs or ()):
         weight = 1 if ref.weight is None else ref.weight
         resolved = backends.resolve(source, ref, protocol)
-        if isinstance(resolved, BackendProblem):
-            result.ref_problems.append((resolved.reason, resolved.message))
+        if isinstance(resolved, BackendProblem) or resolved.blocked:
+            if isinstance(resolved, BackendProblem):
+                result.ref_problems.append((resolved.reason, resolved.message))
             if weight > 0:
                 weighted.append(ir.WeightedBackend(None, weight))
             continue

@@ -47,6 +47,8 @@ def translate_l4_route(route: Any, kind: str, backends: Backends) -> TranslatedL
         if isinstance(found, BackendProblem):
             result.ref_problems.append((found.reason, found.message))
             resolved.append((None, weight))
+        elif found.blocked:
+            resolved.append((None, weight))
         else:
             resolved.append((found.cluster, weight))
     if kind == "UDPRoute":

@@ -11,7 +11,7 @@ from translator.gatewayapi.conditions import ConditionType, Reason
 from translator.gatewayapi.owner import ListenerOwner
 from translator.gatewayapi.referencegrant import ReferenceGrants
 from translator.gatewayapi.status import GATEWAY_GROUP, ListenerStatus
-from translator.ir import TlsCertificate
+from translator.ir import CaBundle, ClientValidation, TlsCertificate
 from translator.model import Gateway
 from translator.resources import ResourceSet
 
@@ -52,6 +52,9 @@ class GatewayListener:
     certificates: tuple[TlsCertificate, ...] = ()
     # "Terminate" or "Passthrough" for HTTPS and TLS listeners.
     tls_mode: str | None = None
+    # Client-certificate validation (GEP-91) and the CAs it trusts, when configured.
+    client_validation: ClientValidation | None = None
+    client_ca_bundle: CaBundle | None = None
     # By id() of the route: one attachment per route, however many parentRefs select us.
     attachments: dict[int, Attachment] = field(default_factory=dict)
 

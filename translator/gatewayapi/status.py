@@ -134,7 +134,34 @@ class SimpleStatus:
         return {"conditions": self.conditions.render(self.generation)}
 
 
-StatusBuilder = GatewayStatus | ListenerSetStatus | RouteStatus | SimpleStatus
+@dataclass
+class PolicyStatus:
+    """A policy's status: one ancestor entry per Gateway it takes effect for."""
+
+    generation: int
+    conditions: Conditions
+    gateways: list[tuple[str, str]]
+    controller_name: str
+
+    def render(self) -> dict[str, Any]:
+        return {
+            "ancestors": [
+                {
+                    "ancestorRef": {
+                        "group": GATEWAY_GROUP,
+                        "kind": "Gateway",
+                        "namespace": ns,
+                        "name": name,
+                    },
+                    "controllerName": self.controller_name,
+                    "conditions": self.conditions.render(self.generation),
+                }
+                for ns, name in self.gateways
+            ]
+        }
+
+
+StatusBuilder = PolicyStatus | GatewayStatus | ListenerSetStatus | RouteStatus | SimpleStatus
 
 
 def render_statuses(builders: dict[ObjectId, StatusBuilder]) -> dict[ObjectId, dict[str, Any]]:

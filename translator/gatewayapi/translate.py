@@ -8,7 +8,9 @@ from typing import Any
 from translator import ir
 from translator.gatewayapi.assemble import RouteCache, build_gateway_ir
 from translator.gatewayapi.backend import Backends
+from translator.gatewayapi.backendtls import policy_ancestors, policy_statuses
 from translator.gatewayapi.conditions import ConditionType
+from translator.gatewayapi.frontendtls import apply_frontend_validation
 from translator.gatewayapi.gateway import GatewayState, translate_gateway, translate_gateway_class
 from translator.gatewayapi.listenerset import attach_listener_sets
 from translator.gatewayapi.parentref import NAMESPACE_NAME_LABEL
@@ -61,6 +63,8 @@ def translate_gateway_api(resources: ResourceSet, options: TranslateOptions) -> 
         for ns in resources.namespaces
     }
     listener_sets = attach_listener_sets(resources, grants, states, namespace_labels, builders)
+    for state in states.values():
+        apply_frontend_validation(resources, grants, state.gateway, state.listeners, state.status)
     backends = Backends(resources, grants)
     routes = translate_routes(
         resources,
@@ -72,9 +76,15 @@ def translate_gateway_api(resources: ResourceSet, options: TranslateOptions) -> 
         {key: entry.listeners for key, entry in listener_sets.items()},
     )
 
+    attached = [
+        (key, [a.route for listener in state.listeners for a in listener.attachments.values()])
+        for key, state in states.items()
+    ]
+    ancestors = policy_ancestors(attached, resources, backends.policies)
+    builders.update(policy_statuses(backends.policies.verdicts, ancestors, options.controller_name))
     cache = RouteCache(routes.http)
     gateways = {
-        f"{ns}/{name}": build_gateway_ir(state, cache, routes.l4, backends.clusters)
+        f"{ns}/{name}": build_gateway_ir(state, cache, routes.l4, backends)
         for (ns, name), state in sorted(states.items())
         if state.status.conditions.is_true(ConditionType.ACCEPTED)
     }

@@ -8,8 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from translator.ir.cluster import Cluster, Endpoint, TlsCertificate, UpstreamProtocol
+from translator.ir.cluster import (
+    CaBundle,
+    Cluster,
+    Endpoint,
+    Secret,
+    SubjectAltName,
+    TlsCertificate,
+    UpstreamProtocol,
+    UpstreamTls,
+)
 from translator.ir.listener import (
+    ClientValidation,
     DownstreamTls,
     FilterChain,
     HttpFilterChain,
@@ -53,11 +63,13 @@ class GatewayIR:
     listeners: tuple[Listener, ...]
     route_configs: tuple[RouteConfig, ...]
     clusters: tuple[Cluster, ...]
-    secrets: tuple[TlsCertificate, ...]
+    secrets: tuple[Secret, ...]
 
 
 __all__ = [
     "NO_HEADER_MUTATION",
+    "CaBundle",
+    "ClientValidation",
     "Cluster",
     "DirectResponseAction",
     "DownstreamTls",
@@ -84,11 +96,14 @@ __all__ = [
     "RouteAction",
     "RouteConfig",
     "RouteMatch",
+    "Secret",
     "StringMatchKind",
+    "SubjectAltName",
     "TcpFilterChain",
     "TlsCertificate",
     "UdpFilterChain",
     "UpstreamProtocol",
+    "UpstreamTls",
     "VirtualHost",
     "WeightedBackend",
 ]

@@ -23,6 +23,26 @@ class Endpoint:
 
 
 @dataclass(frozen=True, slots=True)
+class SubjectAltName:
+    kind: str  # "DNS" or "URI"
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamTls:
+    """TLS to the backend (BackendTLSPolicy): SNI and the name verified, trusted CAs from a
+    CA bundle secret or the system store, and an optional client certificate (mutual TLS)."""
+
+    sni: str
+    ca_secret: str | None = None
+    system_cas: bool = False
+    subject_alt_names: tuple[SubjectAltName, ...] = ()
+    client_certificate_secret: str | None = None
+    # "BackendTLSPolicy/ns/name"; for dumps only.
+    origin: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Cluster:
     """An EDS cluster: its ClusterLoadAssignment carries ``endpoints`` under the same name."""
 
@@ -30,6 +50,7 @@ class Cluster:
     endpoints: tuple[Endpoint, ...]
     protocol: UpstreamProtocol = UpstreamProtocol.HTTP1
     connect_timeout_seconds: float = 10.0
+    tls: UpstreamTls | None = None
     # "Service/ns/name:port"; for dumps only.
     origin: str = ""
 
@@ -39,3 +60,14 @@ class TlsCertificate:
     name: str
     certificate_chain: str
     private_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class CaBundle:
+    """Trusted CA certificates (PEM), delivered as an SDS validation-context secret."""
+
+    name: str
+    certificates: str
+
+
+Secret = TlsCertificate | CaBundle

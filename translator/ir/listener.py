@@ -15,11 +15,22 @@ class ListenerProtocol(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class ClientValidation:
+    """Frontend client-certificate validation (GEP-91): CAs by SDS secret name; with
+    ``required`` a client without a valid certificate fails the handshake, otherwise
+    (AllowInsecureFallback) it is let through."""
+
+    ca_secret: str
+    required: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class DownstreamTls:
     """TLS termination: certificates by SDS secret name; the data plane picks by SNI."""
 
     certificate_secrets: tuple[str, ...]
     alpn_protocols: tuple[str, ...] = ("h2", "http/1.1")
+    client_validation: ClientValidation | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from translator import naming
 from translator.ir import Cluster, Endpoint, UpstreamProtocol
 from translator.xds.extensions import HTTP_PROTOCOL_OPTIONS, ads_config_source, pack
 from translator.xds.metadata import origin_metadata
+from translator.xds.upstream_tls import build_upstream_tls
 
 # An HTTP route's entry for it carries a fault abort, so nothing is ever forwarded there; the
 # cluster exists so that every cluster a route names resolves (the snapshot consistency check,
@@ -35,6 +36,8 @@ def build_cluster(cluster: Cluster) -> Message:
             ),
         )
         built.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].CopyFrom(pack(options))
+    if cluster.tls is not None:
+        built.transport_socket.CopyFrom(build_upstream_tls(cluster.tls))
     if cluster.origin:
         built.metadata.CopyFrom(origin_metadata(cluster.origin))
     return built

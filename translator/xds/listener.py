@@ -10,7 +10,7 @@ from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
-from envoy.extensions.transport_sockets.tls.v3 import secret_pb2, tls_pb2
+from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
 from google.protobuf import wrappers_pb2
 from google.protobuf.message import Message
 
@@ -110,15 +110,32 @@ def _connection_manager(chain: HttpFilterChain) -> Message:
 
 
 def _downstream_tls(tls: DownstreamTls) -> Message:
-    context = tls_pb2.DownstreamTlsContext(
-        common_tls_context=tls_pb2.CommonTlsContext(
-            tls_certificate_sds_secret_configs=[
-                secret_pb2.SdsSecretConfig(name=name, sds_config=ads_config_source())
-                for name in tls.certificate_secrets
-            ],
-            alpn_protocols=list(tls.alpn_protocols),
-        ),
+    common = tls_pb2.CommonTlsContext(
+        tls_certificate_sds_secret_configs=[
+            secret_pb2.SdsSecretConfig(name=name, sds_config=ads_config_source())
+            for name in tls.certificate_secrets
+        ],
+        alpn_protocols=list(tls.alpn_protocols),
     )
+    context = tls_pb2.DownstreamTlsContext(common_tls_context=common)
+    validation = tls.client_validation
+    if validation is not None:
+        defaults = common_pb2.CertificateValidationContext()
+        if not validation.required:
+            # AllowInsecureFallback: ask for a certificate, but finish the handshake without
+            # one or with one that does not verify.
+            defaults.trust_chain_verification = (
+                common_pb2.CertificateValidationContext.ACCEPT_UNTRUSTED
+            )
+        common.combined_validation_context.CopyFrom(
+            tls_pb2.CommonTlsContext.CombinedCertificateValidationContext(
+                default_validation_context=defaults,
+                validation_context_sds_secret_config=secret_pb2.SdsSecretConfig(
+                    name=validation.ca_secret, sds_config=ads_config_source()
+                ),
+            )
+        )
+        context.require_client_certificate.value = validation.required
     return base_pb2.TransportSocket(name=TLS_TRANSPORT_SOCKET, typed_config=pack(context))
 
 

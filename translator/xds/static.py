@@ -65,15 +65,25 @@ def _static_listener(listener: Message, resources: XdsResources) -> Message:
                 if route_config is not None:
                     manager.route_config.CopyFrom(route_config)
                 filter_.typed_config.CopyFrom(pack(manager))
-        context = tls_pb2.DownstreamTlsContext()
-        if chain.HasField("transport_socket") and chain.transport_socket.typed_config.Unpack(
-            context
-        ):
-            for secret_config in context.common_tls_context.tls_certificate_sds_secret_configs:
-                # A name without a config source refers to a static secret.
-                secret_config.ClearField("sds_config")
-            chain.transport_socket.typed_config.CopyFrom(pack(context))
+        if chain.HasField("transport_socket"):
+            _static_secrets(chain.transport_socket, tls_pb2.DownstreamTlsContext())
     return static
+
+
+def _static_secrets(socket: Message, context: Message) -> None:
+    """Point every SDS reference of a TLS transport socket at a static secret (a name without
+    a config source refers to one)."""
+    if not socket.typed_config.Unpack(context):
+        return
+    common = context.common_tls_context
+    for secret_config in common.tls_certificate_sds_secret_configs:
+        secret_config.ClearField("sds_config")
+    if common.HasField("validation_context_sds_secret_config"):
+        common.validation_context_sds_secret_config.ClearField("sds_config")
+    if common.HasField("combined_validation_context"):
+        combined = common.combined_validation_context
+        combined.validation_context_sds_secret_config.ClearField("sds_config")
+    socket.typed_config.CopyFrom(pack(context))
 
 
 def _static_cluster(name: str, cluster: Message, resources: XdsResources) -> Message:
@@ -88,4 +98,6 @@ def _static_cluster(name: str, cluster: Message, resources: XdsResources) -> Mes
             if assignment is not None
             else endpoint_pb2.ClusterLoadAssignment(cluster_name=name)
         )
+    if static.HasField("transport_socket"):
+        _static_secrets(static.transport_socket, tls_pb2.UpstreamTlsContext())
     return static
