@@ -13,7 +13,18 @@ from types import MappingProxyType
 import pytest
 
 from tests.translator.xds import xds_samples
-from translator.ir import Endpoint
+from translator.ir import (
+    CaBundle,
+    Cluster,
+    Endpoint,
+    GatewayIR,
+    L4Backend,
+    Listener,
+    ListenerProtocol,
+    TcpFilterChain,
+    UdpFilterChain,
+    UpstreamTls,
+)
 from translator.xds import XdsResources, build_resources
 from translator.xds.cluster import INVALID_BACKEND_CLUSTER
 from translator.xds.consistency import find_inconsistencies
@@ -94,3 +105,45 @@ def test_weighted_and_mirrored_clusters_are_checked() -> None:
         "route configuration 'default/gw/http' route 'r/split'",
         "route configuration 'default/gw/http' route 'r/mirror'",
     }
+
+
+def _l4_and_tls_upstream() -> XdsResources:
+    cluster = Cluster(
+        "c",
+        (Endpoint("127.0.0.3", 9000),),
+        tls=UpstreamTls("backend.example.com", ca_secret="ca/x"),
+    )
+    listeners = (
+        Listener(
+            "tcp",
+            "127.0.0.1",
+            9000,
+            ListenerProtocol.TCP,
+            (TcpFilterChain("t", (), (L4Backend("c", 1),)),),
+        ),
+        Listener(
+            "udp",
+            "127.0.0.1",
+            9001,
+            ListenerProtocol.UDP,
+            (UdpFilterChain("u", (L4Backend("c", 1),)),),
+        ),
+    )
+    gateway = GatewayIR("default", "gw", listeners, (), (cluster,), (CaBundle("ca/x", "PEM"),))
+    return build_resources(gateway)
+
+
+def test_stream_datagram_and_upstream_tls_references_are_checked() -> None:
+    whole = _l4_and_tls_upstream()
+    assert find_inconsistencies(whole) == []
+    without_cluster = find_inconsistencies(
+        _without(_without(whole, "clusters", "c"), "endpoints", "c")
+    )
+    assert (
+        "listener 'tcp' filter chain 't' proxies to cluster 'c', which does not exist"
+        in without_cluster
+    )
+    assert "listener 'udp' sends datagrams to cluster 'c', which does not exist" in without_cluster
+    assert find_inconsistencies(_without(whole, "secrets", "ca/x")) == [
+        "cluster 'c' uses secret 'ca/x', which does not exist"
+    ]
