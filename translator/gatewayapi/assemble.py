@@ -122,12 +122,10 @@ class _Assembler:
 
     def _http_chain(self, port: int, on_port: list[GatewayListener]) -> ir.HttpFilterChain:
         name = naming.http_route_config(self.meta.namespace, self.meta.name, port)
-        self.route_configs.append(
-            ir.RouteConfig(name, _virtual_hosts(name, on_port, on_port, self.cache))
-        )
-        return ir.HttpFilterChain(
-            naming.filter_chain(self.meta.namespace, self.meta.name, port), (), name
-        )
+        config = ir.RouteConfig(name, _virtual_hosts(name, on_port, on_port, self.cache))
+        self.route_configs.append(config)
+        chain_name = naming.filter_chain(self.meta.namespace, self.meta.name, port)
+        return ir.HttpFilterChain(chain_name, (), name, cors=_uses_cors(config))
 
     def _sni_chains(self, port: int, on_port: list[GatewayListener]) -> list[ir.FilterChain]:
         """HTTPS and TLS listeners sharing a port: a chain per HTTPS listener, and per TLS
@@ -148,12 +146,13 @@ class _Assembler:
     ) -> ir.HttpFilterChain:
         ns, gw = self.meta.namespace, self.meta.name
         name = naming.https_route_config(ns, gw, port, listener.section)
-        self.route_configs.append(
-            ir.RouteConfig(name, _virtual_hosts(name, [listener], on_port, self.cache))
-        )
+        hosts = _virtual_hosts(name, [listener], on_port, self.cache)
+        config = ir.RouteConfig(name, hosts + _misdirected_hosts(name, listener, on_port, hosts))
+        self.route_configs.append(config)
         server_names = (listener.hostname,) if listener.hostname else ()
         chain_name = naming.filter_chain(ns, gw, port, listener.section)
-        return ir.HttpFilterChain(chain_name, server_names, name, self._terminate(listener))
+        tls = self._terminate(listener)
+        return ir.HttpFilterChain(chain_name, server_names, name, tls, _uses_cors(config))
 
     def _terminate(
         self, listener: GatewayListener, alpn: tuple[str, ...] = ("h2", "http/1.1")
@@ -217,6 +216,43 @@ class _Assembler:
             self.meta.namespace, self.meta.name, port, listener.section
         )
         return [ir.UdpFilterChain(chain_name, routes[0].backends, origin=routes[0].origin)]
+
+
+def _uses_cors(config: ir.RouteConfig) -> bool:
+    return any(route.cors is not None for host in config.virtual_hosts for route in host.routes)
+
+
+MISDIRECTED = ir.DirectResponseAction(
+    421, "misdirected request: this connection's TLS name serves another listener\n"
+)
+
+
+def _misdirected_hosts(
+    route_config: str,
+    listener: GatewayListener,
+    on_port: Sequence[GatewayListener],
+    own: tuple[ir.VirtualHost, ...],
+) -> tuple[ir.VirtualHost, ...]:
+    """GEP-3567: a request whose authority belongs to another HTTPS listener on this port
+    (HTTP/2 coalescing reuses a connection whose SNI chose this chain) answers 421, so the
+    client retries on a connection of its own."""
+    taken = {domain for host in own for domain in host.domains}
+    others = sorted(
+        {
+            other.hostname
+            for other in on_port
+            if other is not listener
+            and other.protocol == "HTTPS"
+            and other.hostname
+            and other.hostname not in taken
+            and other.programmable
+        }
+    )
+    catch_all = ir.Route("misdirected", ir.RouteMatch(), MISDIRECTED)
+    return tuple(
+        ir.VirtualHost(naming.virtual_host(route_config, hostname), (hostname,), (catch_all,))
+        for hostname in others
+    )
 
 
 def _oldest_first(attachments: Iterable[Attachment]) -> list[Attachment]:

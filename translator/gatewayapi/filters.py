@@ -88,3 +88,14 @@ def redirect_template(
         port=spec.port,
         path=_path_modifier(spec.path, matches, f"{where}.requestRedirect.path"),
     )
+
+
+def cors_policy(spec: Any) -> ir.CorsPolicy:
+    return ir.CorsPolicy(
+        allow_origins=tuple(str(origin) for origin in spec.allow_origins),
+        allow_methods=tuple(str(method) for method in spec.allow_methods),
+        allow_headers=tuple(spec.allow_headers),
+        expose_headers=tuple(spec.expose_headers),
+        max_age_seconds=spec.max_age,
+        allow_credentials=bool(spec.allow_credentials),
+    )

@@ -94,6 +94,10 @@ def translate_gateway(
         )
         status.conditions.set(ConditionType.PROGRAMMED, False, Reason.INVALID, parameters.problem)
         status.addresses = []  # nothing is bound for a Gateway that is not accepted
+        for listener in status.listeners:
+            listener.conditions.set(
+                ConditionType.PROGRAMMED, False, Reason.INVALID, "the Gateway is not accepted"
+            )
     state = GatewayState(gateway=gateway, address=address, listeners=listeners, status=status)
     state.backend_client_certificate = _backend_client_certificate(
         resources, grants, gateway, status

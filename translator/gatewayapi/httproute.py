@@ -15,6 +15,7 @@ from translator.gatewayapi.conditions import Reason
 from translator.gatewayapi.filters import (
     RedirectTemplate,
     UnsupportedFilter,
+    cors_policy,
     header_mutation,
     redirect_template,
     url_rewrite,
@@ -35,6 +36,7 @@ class RuleTemplate:
     action: ir.ForwardAction | ir.DirectResponseAction | RedirectTemplate
     request_headers: ir.HeaderMutation = ir.NO_HEADER_MUTATION
     response_headers: ir.HeaderMutation = ir.NO_HEADER_MUTATION
+    cors: ir.CorsPolicy | None = None
 
 
 @dataclass
@@ -78,6 +80,7 @@ def _translate_rule(
     host_rewrite: str | None = None
     path_rewrite: ir.PathRewrite | None = None
     mirrors: list[ir.Mirror] = []
+    cors: ir.CorsPolicy | None = None
     for k, flt in enumerate(rule.filters or ()):
         kind = str(flt.type)
         fwhere = f"{where}.filters[{k}]"
@@ -93,6 +96,8 @@ def _translate_rule(
             mirror = request_mirror(flt.request_mirror, source, backends, result)
             if mirror is not None:
                 mirrors.append(mirror)
+        elif kind == "CORS":
+            cors = cors_policy(flt.cors)
         elif kind == "ExtensionRef":
             ref = flt.extension_ref
             result.ref_problems.append(
@@ -113,7 +118,7 @@ def _translate_rule(
         action = forward_action(
             rule, where, source, backends, result, host_rewrite, path_rewrite, tuple(mirrors)
         )
-    return RuleTemplate(index, matches, action, request_headers, response_headers)
+    return RuleTemplate(index, matches, action, request_headers, response_headers, cors)
 
 
 def _translate_match(match: Any, where: str) -> tuple[ir.RouteMatch, MatchRank]:
@@ -276,7 +281,13 @@ def routes_for_listener(
                 (
                     key,
                     ir.Route(
-                        name, match, action, rule.request_headers, rule.response_headers, origin
+                        name,
+                        match,
+                        action,
+                        rule.request_headers,
+                        rule.response_headers,
+                        origin,
+                        rule.cors,
                     ),
                 )
             )

@@ -31,6 +31,7 @@ from translator.ir.listener import (
 )
 from translator.ir.route import (
     NO_HEADER_MUTATION,
+    CorsPolicy,
     DirectResponseAction,
     ForwardAction,
     HeaderMatch,
@@ -71,6 +72,7 @@ __all__ = [
     "CaBundle",
     "ClientValidation",
     "Cluster",
+    "CorsPolicy",
     "DirectResponseAction",
     "DownstreamTls",
     "Endpoint",

@@ -40,6 +40,8 @@ class HttpFilterChain:
     server_names: tuple[str, ...]
     route_config: str
     tls: DownstreamTls | None = None
+    # Some route of this chain's configuration has a CORS policy: the CORS filter must run.
+    cors: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -144,6 +144,20 @@ RouteAction = ForwardAction | RedirectAction | DirectResponseAction
 
 
 @dataclass(frozen=True, slots=True)
+class CorsPolicy:
+    """Cross-origin resource sharing (GEP-1767): preflights are answered by the gateway.
+    Origins are exact ("https://a.example"), "*", or with a wildcard host label
+    ("https://*.example.com")."""
+
+    allow_origins: tuple[str, ...]
+    allow_methods: tuple[str, ...] = ()
+    allow_headers: tuple[str, ...] = ()
+    expose_headers: tuple[str, ...] = ()
+    max_age_seconds: int = 5
+    allow_credentials: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     name: str
     match: RouteMatch
@@ -152,6 +166,7 @@ class Route:
     response_headers: HeaderMutation = NO_HEADER_MUTATION
     # Where it came from, e.g. "HTTPRoute/default/web"; for dumps and access logs only.
     origin: str = ""
+    cors: CorsPolicy | None = None
 
 
 @dataclass(frozen=True, slots=True)

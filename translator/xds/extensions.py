@@ -11,6 +11,7 @@ from google.protobuf.message import Message
 
 HTTP_CONNECTION_MANAGER = "envoy.filters.network.http_connection_manager"
 FAULT_FILTER = "envoy.filters.http.fault"
+CORS_FILTER = "envoy.filters.http.cors"
 ROUTER_FILTER = "envoy.filters.http.router"
 TLS_INSPECTOR = "envoy.filters.listener.tls_inspector"
 TCP_PROXY = "envoy.filters.network.tcp_proxy"

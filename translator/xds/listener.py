@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from envoy.config.core.v3 import address_pb2, base_pb2
 from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
+from envoy.extensions.filters.http.cors.v3 import cors_pb2
 from envoy.extensions.filters.http.fault.v3 import fault_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
 from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
@@ -25,6 +26,7 @@ from translator.ir import (
 )
 from translator.xds.errors import UnsupportedListenerProtocol
 from translator.xds.extensions import (
+    CORS_FILTER,
     FAULT_FILTER,
     HTTP_CONNECTION_MANAGER,
     ROUTER_FILTER,
@@ -96,6 +98,12 @@ def _connection_manager(chain: HttpFilterChain) -> Message:
         strip_any_host_port=True,
         use_remote_address=_bool(True),
         http_filters=[
+            # Present only where a route has a policy: preflights never reach a backend.
+            *(
+                [hcm_pb2.HttpFilter(name=CORS_FILTER, typed_config=pack(cors_pb2.Cors()))]
+                if chain.cors
+                else []
+            ),
             # Configured per route only: aborts the invalid share of a weighted backend set.
             hcm_pb2.HttpFilter(name=FAULT_FILTER, typed_config=pack(fault_pb2.HTTPFault())),
             hcm_pb2.HttpFilter(name=ROUTER_FILTER, typed_config=pack(router_pb2.Router())),

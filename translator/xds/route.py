@@ -27,6 +27,8 @@ from translator.ir import (
     StringMatchKind,
     VirtualHost,
 )
+from translator.xds.cors import build_cors_policy
+from translator.xds.extensions import CORS_FILTER, pack
 from translator.xds.forward import INVALID_BACKEND_STATUS, build_route_action, has_valid_backend
 from translator.xds.header_mutation import apply_request_mutation, apply_response_mutation
 from translator.xds.metadata import origin_metadata
@@ -114,6 +116,8 @@ def build_route(
     apply_response_mutation(built, route.response_headers)
     if route.origin:
         built.metadata.CopyFrom(memo.origin(route.origin))
+    if route.cors is not None:
+        built.typed_per_filter_config[CORS_FILTER].CopyFrom(pack(build_cors_policy(route.cors)))
     return built
 
 
