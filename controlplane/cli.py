@@ -6,10 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from controlplane.commands import bootstrap, controlplane, echo, run, translate
+from controlplane.commands import bootstrap, controlplane, echo, proxy, run, translate
 
 # Each module adds its own subparser and sets ``handler``.
-SUBCOMMANDS = (bootstrap, controlplane, echo, run, translate)
+SUBCOMMANDS = (bootstrap, controlplane, echo, proxy, run, translate)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -67,6 +67,7 @@ def proxy_command(settings: ProxySettings, gateway: str, workdir: Path) -> list[
         sys.executable, "-m", "controlplane.cli", "proxy",
         "--xds-address", settings.xds_address, "--gateway", gateway,
         "--workers", str(settings.workers), "--admin-address", "127.0.0.1:0",
+        "--admin-address-path", str(workdir / "admin-address"),
     ]  # fmt: skip
 
 

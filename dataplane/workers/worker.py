@@ -1,0 +1,174 @@
+"""One worker process: ``python -m dataplane.workers.worker --channel-fd N --index I``.
+
+It runs a ``Proxy`` on its own event loop (uvloop when installed), binds its own listener
+sockets with SO_REUSEPORT so every worker accepts on the same ports, and obeys its parent over
+the channel: a CONFIG frame is compiled and applied, then answered APPLIED or FAILED; DRAIN
+stops accepting, lets in-flight exchanges finish (bounded) and exits. Counters go to the
+parent every ``--stats-interval`` seconds. SIGTERM drains too; SIGINT is left to the parent,
+which drains the whole pool. End of the channel means the parent is gone: exit at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import functools
+import os
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+
+import structlog
+
+from dataplane.config import compile_config
+from dataplane.errors import ConfigRejected, ListenerBindError
+from dataplane.listener import bind_socket
+from dataplane.proxy import Proxy
+from dataplane.workers.channel import (
+    Kind,
+    decode_config,
+    decode_json,
+    json_frame,
+    read_frame,
+)
+from dataplane.workers.counters import take_snapshot
+from dataplane.workers.log import configure_logging
+
+log = structlog.get_logger("agw.worker")
+
+DEFAULT_DRAIN_SECONDS = 5.0
+
+
+class Worker:
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        index: int,
+        stats_interval: float,
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.index = index
+        self.stats_interval = stats_interval
+        self.proxy = Proxy(socket_factory=functools.partial(bind_socket, reuse_port=True))
+        self.drain_seconds: float | None = None
+        self.drain_requested = asyncio.Event()
+
+    async def run(self) -> int:
+        self.writer.write(json_frame(Kind.HELLO, {"index": self.index, "pid": os.getpid()}))
+        stats = asyncio.create_task(self._send_stats(), name="worker-stats")
+        commands = asyncio.create_task(self._obey(), name="worker-commands")
+        drain = asyncio.create_task(self.drain_requested.wait(), name="worker-drain")
+        try:
+            await asyncio.wait({commands, drain}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stats.cancel()
+            commands.cancel()
+            drain.cancel()
+        if self.drain_seconds is None:
+            # The parent went away: nobody is left to report to or to wait for.
+            await self.proxy.close(0.0)
+            return 0
+        await self.proxy.close(self.drain_seconds)
+        self._send(json_frame(Kind.STATS, take_snapshot(self.proxy.stats)))
+        self._send(json_frame(Kind.DRAINED, {"index": self.index}))
+        with contextlib.suppress(ConnectionError):
+            await self.writer.drain()
+        return 0
+
+    def request_drain(self, seconds: float) -> None:
+        if self.drain_seconds is None:
+            self.drain_seconds = seconds
+        self.drain_requested.set()
+
+    async def _obey(self) -> None:
+        while True:
+            received = await read_frame(self.reader)
+            if received is None:
+                return
+            kind, payload = received
+            if kind == Kind.CONFIG:
+                await self._apply(payload)
+            elif kind == Kind.DRAIN:
+                self.request_drain(float(decode_json(payload).get("seconds", 0.0)))
+                return
+
+    async def _apply(self, payload: bytes) -> None:
+        sequence = 0
+        try:
+            shipped = decode_config(payload)
+            sequence = shipped.sequence
+            config = compile_config(shipped.resources, shipped.version)
+            await self.proxy.apply(config)
+        except (ConfigRejected, ListenerBindError) as error:
+            self._fail(sequence, str(error))
+            return
+        except Exception as error:  # a bug must cost a NACK, not the worker
+            log.exception("applying a config raised", worker=self.index, sequence=sequence)
+            self._fail(sequence, f"{type(error).__name__}: {error}")
+            return
+        self._send(
+            json_frame(
+                Kind.APPLIED,
+                {
+                    "sequence": sequence,
+                    "version": shipped.version,
+                    "complete": config.is_complete,
+                },
+            )
+        )
+
+    def _fail(self, sequence: int, error: str) -> None:
+        log.error("config failed", worker=self.index, sequence=sequence, error=error)
+        self._send(json_frame(Kind.FAILED, {"sequence": sequence, "error": error}))
+
+    async def _send_stats(self) -> None:
+        while True:
+            await asyncio.sleep(self.stats_interval)
+            self._send(json_frame(Kind.STATS, take_snapshot(self.proxy.stats)))
+
+    def _send(self, data: bytes) -> None:
+        if not self.writer.is_closing():
+            self.writer.write(data)
+
+
+async def serve_worker(channel: socket.socket, index: int, stats_interval: float) -> int:
+    reader, writer = await asyncio.open_unix_connection(sock=channel)
+    worker = Worker(reader, writer, index, stats_interval)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, worker.request_drain, DEFAULT_DRAIN_SECONDS)
+    try:
+        return await worker.run()
+    finally:
+        writer.close()
+
+
+def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="agw-proxy-worker")
+    parser.add_argument("--channel-fd", type=int, required=True)
+    parser.add_argument("--index", type=int, default=0)
+    parser.add_argument("--stats-interval", type=float, default=1.0)
+    parser.add_argument("--log-level", default="info")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _arguments(argv)
+    # Ctrl-C reaches the whole process group; the parent turns it into an orderly drain.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    configure_logging(args.log_level)
+    structlog.contextvars.bind_contextvars(worker=args.index)
+    channel = socket.socket(fileno=args.channel_fd)
+    coroutine = serve_worker(channel, args.index, args.stats_interval)
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return int(uvloop.run(coroutine))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
