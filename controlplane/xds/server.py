@@ -9,12 +9,17 @@ published; removing a gateway's snapshot leaves its proxies on their last config
 
 Each stream runs one reader task and one writer (``controlplane.xds.stream``); a stream that
 breaks the protocol ends with ``INVALID_ARGUMENT``.
+
+With an ``authenticator`` (Kubernetes: ``controlplane.xds.auth``), the first request of a
+stream is held until the authenticator accepts the stream's metadata for the gateway that
+request's node names; a refused stream ends with the authenticator's status code before any
+response. With ``credentials`` the port serves TLS instead of plaintext.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import TypeVar
 
 import grpc
@@ -26,12 +31,13 @@ from envoy.service.discovery.v3.discovery_pb2 import (
     DiscoveryResponse,
 )
 
+from controlplane.xds.auth import Authenticator, ProxyRejected
 from controlplane.xds.cache import SnapshotCache
 from controlplane.xds.delta import DeltaStream
 from controlplane.xds.errors import InvalidDiscoveryRequest
 from controlplane.xds.metrics import XdsMetrics
 from controlplane.xds.sotw import SotwStream
-from controlplane.xds.stream import StreamHub, StreamMachine, run_stream
+from controlplane.xds.stream import StreamHub, StreamMachine, gateway_of, run_stream
 from controlplane.xds.sync_status import SyncStatus
 
 RequestT = TypeVar("RequestT")
@@ -51,8 +57,9 @@ _SERVER_OPTIONS = [
 
 
 class AggregatedDiscoveryServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[misc]
-    def __init__(self, hub: StreamHub) -> None:
+    def __init__(self, hub: StreamHub, authenticator: Authenticator | None = None) -> None:
         self.hub = hub
+        self.authenticator = authenticator
 
     async def StreamAggregatedResources(
         self,
@@ -76,10 +83,39 @@ class AggregatedDiscoveryServicer(ads_pb2_grpc.AggregatedDiscoveryServiceService
         requests: AsyncIterable[RequestT],
         context: grpc.aio.ServicerContext[RequestT, ResponseT],
     ) -> None:
+        if self.authenticator is not None:
+            requests = await self._authenticated(self.authenticator, requests, context)
         try:
             await run_stream(machine, requests, context.write, self.hub)
         except InvalidDiscoveryRequest as error:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+
+    @staticmethod
+    async def _authenticated(
+        authenticator: Authenticator,
+        requests: AsyncIterable[RequestT],
+        context: grpc.aio.ServicerContext[RequestT, ResponseT],
+    ) -> AsyncIterable[RequestT]:
+        """The same requests, once the first one's gateway is authorised (else abort)."""
+        iterator = aiter(requests)
+        try:
+            first = await anext(iterator)
+        except StopAsyncIteration:
+            return iterator
+        node = getattr(first, "node", None)
+        gateway = gateway_of(node) if node is not None else ""
+        metadata = {key: str(value) for key, value in context.invocation_metadata() or ()}
+        try:
+            await authenticator.authenticate(metadata, gateway)
+        except ProxyRejected as rejected:
+            await context.abort(rejected.code, str(rejected))
+        return _prepended(first, iterator)
+
+
+async def _prepended(first: RequestT, rest: AsyncIterator[RequestT]) -> AsyncIterator[RequestT]:
+    yield first
+    async for request in rest:
+        yield request
 
 
 async def serve(
@@ -89,8 +125,11 @@ async def serve(
     status: SyncStatus | None = None,
     metrics: XdsMetrics | None = None,
     clock: Callable[[], float] = time.time,
+    authenticator: Authenticator | None = None,
+    credentials: grpc.ServerCredentials | None = None,
 ) -> grpc.aio.Server:
-    """Start an ADS server on ``address`` ("HOST:PORT", plaintext); the caller stops it."""
+    """Start an ADS server on ``address`` ("HOST:PORT"; TLS with ``credentials``, else
+    plaintext), authenticating streams with ``authenticator`` if given; the caller stops it."""
     hub = StreamHub(
         cache,
         status if status is not None else SyncStatus(),
@@ -99,8 +138,11 @@ async def serve(
     )
     server = grpc.aio.server(options=_SERVER_OPTIONS)
     ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(
-        AggregatedDiscoveryServicer(hub), server
+        AggregatedDiscoveryServicer(hub, authenticator), server
     )
-    server.add_insecure_port(address)
+    if credentials is not None:
+        server.add_secure_port(address, credentials)
+    else:
+        server.add_insecure_port(address)
     await server.start()
     return server
