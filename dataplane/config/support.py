@@ -307,6 +307,7 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
             _f("common_http_protocol_options"),
             _f("per_connection_buffer_limit_bytes"),
             _f("dns_lookup_family", "endpoints are IP addresses"),
+            _f("metadata", "kept for dumps"),
         ),
     ),
     MessageSupport(_CL + "Cluster.EdsClusterConfig", (_f("eds_config"), _f("service_name"))),
