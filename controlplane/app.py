@@ -1,22 +1,31 @@
-"""The control plane process: a source, the pipeline, the ADS server and the admin server."""
+"""The control plane process: a source, the pipeline, the ADS server and the admin server.
+
+The source is a directory of YAML (``source="file"``) or a Kubernetes cluster
+(``source="kubernetes"``); both feed the same pipeline, ADS server and admin endpoints. With
+Kubernetes, statuses go back to the objects' status subresources, written by the replica
+that holds the Lease (every replica serves xDS)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 import structlog
 
 from controlplane.addresses import AddressPool
 from controlplane.admin import AdminServer, Endpoint, Response
+from controlplane.leader import LeaderElector, LeaseConfig
 from controlplane.metrics import ControlPlaneCollector, exposition
 from controlplane.pipeline import Pipeline
 from controlplane.sources.file import FileSource
+from controlplane.sources.kube import KubeApi, KubernetesSource, SourceSettings
+from controlplane.statuswriter import StatusWriter
 from controlplane.xds.cache import SnapshotCache
 from controlplane.xds.metrics import XdsMetrics
 from controlplane.xds.server import serve
@@ -24,6 +33,7 @@ from controlplane.xds.sync_status import SyncStatus
 from translator.gatewayapi.status import ObjectId
 from translator.model import Resource, Secret
 from translator.options import DEFAULT_CONTROLLER_NAME, TranslateOptions
+from translator.resources import ResourceSet
 from translator.xds import XdsResources, type_urls
 from translator.xds.dump import config_dump
 
@@ -31,21 +41,78 @@ log = structlog.get_logger("agw.controlplane")
 REDACTED = "[redacted]"
 
 
+class Source(Protocol):
+    """Where objects come from. ``changed`` returns once the view has changed since the last
+    ``resource_set()``; several changes meanwhile are one (the pipeline wants the latest)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def changed(self) -> None: ...
+
+    def resource_set(self) -> ResourceSet: ...
+
+    def problems(self) -> list[str]: ...
+
+
+class PolledDirectory:
+    """The file source, polled: a change that lands during a translation is picked up by the
+    next scan."""
+
+    def __init__(self, directory: Path, poll_interval: float, clock: Callable[[], float]):
+        self.files = FileSource(directory, clock=clock)
+        self.poll_interval = poll_interval
+
+    async def start(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.files.scan)
+
+    async def stop(self) -> None:
+        pass
+
+    async def changed(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not await loop.run_in_executor(None, self.files.scan):
+            await asyncio.sleep(self.poll_interval)
+
+    def resource_set(self) -> ResourceSet:
+        return self.files.resource_set()
+
+    def problems(self) -> list[str]:
+        return self.files.problems()
+
+
 @dataclass(frozen=True)
 class ControlPlaneConfig:
-    config_dir: Path
+    config_dir: Path | None = None
     xds_address: str = "127.0.0.1:15010"
     admin_address: str = "127.0.0.1:15000"
     controller_name: str = DEFAULT_CONTROLLER_NAME
     address_pool: str | None = "127.0.10.0/24"
     # How often the directory is checked for changes.
     poll_interval: float = 0.1
+    source: str = "file"
+    # Kubernetes: the kubeconfig to use; None means the pod's in-cluster configuration.
+    kubeconfig: Path | None = None
+    kubernetes: SourceSettings = field(default_factory=SourceSettings)
+    lease: LeaseConfig = field(default_factory=LeaseConfig)
+    # Without election this replica always writes statuses (a single replica).
+    leader_election: bool = True
 
 
 class ControlPlane:
-    def __init__(self, config: ControlPlaneConfig, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        config: ControlPlaneConfig,
+        clock: Callable[[], float] = time.time,
+        source: Source | None = None,
+    ) -> None:
         self.config = config
-        self.source = FileSource(config.config_dir, clock=clock)
+        self.source: Source | None = source
+        if source is None and config.source == "file":
+            if config.config_dir is None:
+                raise ValueError("the file source needs config_dir")
+            self.source = PolledDirectory(config.config_dir, config.poll_interval, clock)
         self.cache = SnapshotCache()
         self.sync = SyncStatus()
         self.xds_metrics = XdsMetrics()
@@ -54,44 +121,99 @@ class ControlPlane:
         self.admin = AdminServer(self._endpoints())
         self.admin_bound: tuple[str, int] | None = None
         self.xds_port = 0
+        # Kubernetes only: the API client, the Lease election and the status writer.
+        self.kube: KubeApi | None = None
+        self.leader: LeaderElector | None = None
+        self.status_writer: StatusWriter | None = None
+        self.leading = asyncio.Event()
         self._grpc: grpc.aio.Server | None = None
-        self._watcher: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = False
         # Awaited after every publish, e.g. to start and stop embedded proxies.
         self.on_publish: list[Callable[[], Awaitable[None]]] = []
 
     async def start(self) -> None:
+        """Load the source (a refused Kubernetes permission raises ``PermissionDenied`` here),
+        then serve ADS and admin and follow the source."""
+        if self.source is None:
+            await self._connect_kubernetes()
+        assert self.source is not None
+        try:
+            await self.source.start()
+        except BaseException:
+            await self._close_kubernetes()
+            raise
         self._grpc = await serve(
             self.cache, self.config.xds_address, status=self.sync, metrics=self.xds_metrics
         )
-        await self._refresh()
+        await self._translate()
         host, _, port = self.config.admin_address.rpartition(":")
         self.admin_bound = await self.admin.start(host.strip("[]"), int(port))
-        self._watcher = asyncio.create_task(self._watch(), name="file-source-watch")
+        self._spawn(self._follow(), "source-follow")
+        self._start_status_writing()
         log.info("control plane started", xds=self.config.xds_address, admin=self.admin_bound)
 
     async def stop(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-            await asyncio.gather(self._watcher, return_exceptions=True)
+        if self._stopped:
+            return
+        self._stopped = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self.leader is not None:
+            await self.leader.stop()
+        if self.source is not None:
+            await self.source.stop()
+        await self._close_kubernetes()
         await self.admin.stop()
         if self._grpc is not None:
             await self._grpc.stop(grace=1.0)
 
-    async def _watch(self) -> None:
-        """Poll the directory; translate the newest state after any change (bursts coalesce:
-        a change that lands during a translation is picked up by the next scan)."""
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(self.config.poll_interval)
-            changed = await loop.run_in_executor(None, self.source.scan)
-            if changed:
-                await self._translate()
+    async def _connect_kubernetes(self) -> None:
+        self.kube = await KubeApi.connect(self.config.kubeconfig)
+        source = KubernetesSource(self.kube, self.config.kubernetes)
+        self.source = source
+        self.status_writer = StatusWriter(self.kube, source, self.config.controller_name)
+        source.on_status_change.append(self.status_writer.poke)
+        if self.config.leader_election:
+            self.leader = LeaderElector(self.kube, self.config.lease)
+            self.leading = self.leader.leading
+        else:
+            self.leading.set()
 
-    async def _refresh(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(None, self.source.scan)
-        await self._translate()
+    async def _close_kubernetes(self) -> None:
+        if self.kube is not None:
+            with contextlib.suppress(Exception):
+                await self.kube.close()
+
+    def _start_status_writing(self) -> None:
+        writer = self.status_writer
+        if writer is None:
+            return
+        if self.leader is not None:
+
+            async def on_leadership(leading: bool) -> None:
+                if leading:
+                    writer.poke()
+
+            self.leader.on_change.append(on_leadership)
+            self.leader.start()
+        self._spawn(writer.run(self.leading), "status-writer")
+
+    def _spawn(self, work: Awaitable[None], name: str) -> None:
+        self._tasks.append(asyncio.ensure_future(work))
+        self._tasks[-1].set_name(name)
+
+    async def _follow(self) -> None:
+        """Translate the newest state after every change (bursts coalesce in the source)."""
+        assert self.source is not None
+        while True:
+            await self.source.changed()
+            await self._translate()
 
     async def _translate(self) -> None:
+        assert self.source is not None
         resources = self.source.resource_set()
         options = self.pipeline.prepare(resources)
         translated = await asyncio.get_running_loop().run_in_executor(
@@ -100,6 +222,8 @@ class ControlPlane:
         self.pipeline.publish(resources, translated)
         for problem in self.source.problems():
             log.warning("configuration problem", problem=problem)
+        if self.status_writer is not None and translated.result is not None:
+            self.status_writer.offer(self.pipeline.statuses, resources)
         for hook in self.on_publish:
             await hook()
 
@@ -133,7 +257,7 @@ class ControlPlane:
             for obj in self.pipeline.resources.objects()
             if kind is None or kind == obj.KIND
         ]
-        problems = self.source.problems() + self.pipeline.problems
+        problems = (self.source.problems() if self.source else []) + self.pipeline.problems
         return Response.json(
             {"objects": objects, "problems": problems, "addresses": self.pipeline.addresses}
         )

@@ -1,17 +1,26 @@
-"""``agw controlplane``: translate a source of Gateway API objects and serve it over ADS."""
+"""``agw controlplane``: translate a source of Gateway API objects and serve it over ADS.
+
+``--source file --config-dir DIR`` reads a directory of YAML; ``--source kubernetes`` watches
+a cluster (the pod's in-cluster configuration, or ``--kubeconfig PATH`` for development),
+writes statuses back and elects a status writer among replicas with a Lease."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 from controlplane.app import ControlPlane, ControlPlaneConfig
+from controlplane.leader import LeaseConfig, default_identity
 from controlplane.log import configure_logging
+from controlplane.sources.kube import KubeApiError, KubeConfigError
 from translator.options import DEFAULT_CONTROLLER_NAME
+
+FILE_ADDRESS_POOL = "127.0.10.0/24"
 
 
 def add_parser(subparsers: Any) -> None:
@@ -19,33 +28,72 @@ def add_parser(subparsers: Any) -> None:
         "controlplane",
         help="run the control plane: watch a source, serve xDS (ADS) and the admin endpoints",
     )
-    parser.add_argument("--source", choices=("file",), default="file")
+    parser.add_argument("--source", choices=("file", "kubernetes"), default="file")
+    parser.add_argument("--config-dir", type=Path, help="directory of YAML (source file)")
     parser.add_argument(
-        "--config-dir", type=Path, required=True, help="directory of YAML (source file)"
+        "--kubeconfig",
+        type=Path,
+        help="kubeconfig (source kubernetes); without it, the in-cluster configuration",
     )
     parser.add_argument("--xds-address", default="127.0.0.1:15010")
     parser.add_argument("--admin-address", default="127.0.0.1:15000")
     parser.add_argument("--controller-name", default=DEFAULT_CONTROLLER_NAME)
     parser.add_argument(
-        "--address-pool", default="127.0.10.0/24", help="CIDR Gateways get addresses from"
+        "--address-pool",
+        help=f"CIDR Gateways get addresses from (default: {FILE_ADDRESS_POOL} for the file "
+        "source, none for kubernetes)",
+    )
+    parser.add_argument(
+        "--lease-namespace",
+        default=os.environ.get("POD_NAMESPACE", "agw-system"),
+        help="namespace of the leader-election Lease (default: $POD_NAMESPACE or agw-system)",
+    )
+    parser.add_argument("--lease-name", default="agw-controlplane")
+    parser.add_argument(
+        "--identity",
+        default=os.environ.get("POD_NAME") or None,
+        help="this replica's name in the Lease (default: $POD_NAME, else host name + random)",
+    )
+    parser.add_argument(
+        "--no-leader-election",
+        action="store_true",
+        help="write statuses without electing a leader (a single replica only)",
     )
     parser.add_argument("--log-level", default="info")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.config_dir.is_dir():
+    if args.source == "file" and (args.config_dir is None or not args.config_dir.is_dir()):
         print(f"agw controlplane: {args.config_dir}: not a directory", file=sys.stderr)
         return 2
+    if args.kubeconfig is not None and not args.kubeconfig.is_file():
+        print(f"agw controlplane: {args.kubeconfig}: no such file", file=sys.stderr)
+        return 2
     configure_logging(args.log_level)
-    config = ControlPlaneConfig(
+    return asyncio.run(serve_until_signalled(config_from(args)))
+
+
+def config_from(args: argparse.Namespace) -> ControlPlaneConfig:
+    pool = args.address_pool
+    if pool is None and args.source == "file":
+        pool = FILE_ADDRESS_POOL
+    lease = LeaseConfig(
+        namespace=args.lease_namespace,
+        name=args.lease_name,
+        identity=args.identity or default_identity(),
+    )
+    return ControlPlaneConfig(
         config_dir=args.config_dir,
         xds_address=args.xds_address,
         admin_address=args.admin_address,
         controller_name=args.controller_name,
-        address_pool=args.address_pool or None,
+        address_pool=pool or None,
+        source=args.source,
+        kubeconfig=args.kubeconfig,
+        lease=lease,
+        leader_election=not args.no_leader_election,
     )
-    return asyncio.run(serve_until_signalled(config))
 
 
 async def serve_until_signalled(config: ControlPlaneConfig) -> int:
@@ -54,7 +102,11 @@ async def serve_until_signalled(config: ControlPlaneConfig) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     control_plane = ControlPlane(config)
-    await control_plane.start()
+    try:
+        await control_plane.start()
+    except (KubeApiError, KubeConfigError) as error:
+        print(f"agw controlplane: {error}", file=sys.stderr)
+        return 1
     try:
         await stop.wait()
     finally:
