@@ -21,8 +21,8 @@ Why one stream and not one per worker:
 
 Costs accepted: a config crosses a socketpair once per worker (one serialized
 ``DeltaDiscoveryResponse`` of the bytes received, no re-encoding per worker) and each worker
-compiles it again (the compiled config is live Python objects, rebuilt where it runs). The parent's event
-loop runs gRPC, the admin server and the pool, never requests.
+compiles it again (the compiled config is live Python objects, rebuilt where it runs). The
+parent's event loop runs gRPC, the admin server and the pool, never requests.
 
 Parent and workers speak length-prefixed frames (``channel``): CONFIG and DRAIN down;
 HELLO, APPLIED, FAILED, STATS and DRAINED up. The parent (``pool.WorkerPool``) restarts a
