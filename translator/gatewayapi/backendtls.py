@@ -146,6 +146,8 @@ def policy_ancestors(
     """Policy -> the Gateways whose attached routes send traffic to a Service port it governs.
     ``gateways``: (namespace, name) and the routes attached to that Gateway."""
     found: dict[ObjectId, set[tuple[str, str]]] = defaultdict(set)
+    if not policies.verdicts:
+        return found  # the common case: nothing to walk
     for gateway, routes in gateways:
         for route in routes:
             namespace = route.metadata.namespace
