@@ -3,7 +3,10 @@
 The source is a directory of YAML (``source="file"``) or a Kubernetes cluster
 (``source="kubernetes"``); both feed the same pipeline, ADS server and admin endpoints. With
 Kubernetes, statuses go back to the objects' status subresources, written by the replica
-that holds the Lease (every replica serves xDS)."""
+that holds the Lease (every replica serves xDS). With provisioning settings, the Lease holder
+also provisions each Gateway's proxies, Gateways publish their Service's addresses, and xDS
+is served over TLS to authenticated proxies when the settings name a CA
+(``controlplane.provisioning``)."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,9 +23,16 @@ import structlog
 
 from controlplane.addresses import AddressPool
 from controlplane.admin import AdminServer, Endpoint, Response
+from controlplane.deployer import Provisioner, ProvisionSettings
 from controlplane.leader import LeaderElector, LeaseConfig
 from controlplane.metrics import ControlPlaneCollector, exposition
 from controlplane.pipeline import Pipeline
+from controlplane.provisioning import (
+    DEFAULT_RESYNC_SECONDS,
+    ProvisioningLoop,
+    XdsServing,
+    xds_serving,
+)
 from controlplane.sources.file import FileSource
 from controlplane.sources.kube import KubeApi, KubernetesSource, SourceSettings
 from controlplane.statuswriter import StatusWriter
@@ -31,7 +41,7 @@ from controlplane.xds.metrics import XdsMetrics
 from controlplane.xds.server import serve
 from controlplane.xds.sync_status import SyncStatus
 from translator.gatewayapi.status import ObjectId
-from translator.model import Resource, Secret
+from translator.model import Resource, Secret, Service
 from translator.options import DEFAULT_CONTROLLER_NAME, TranslateOptions
 from translator.resources import ResourceSet
 from translator.xds import XdsResources, type_urls
@@ -98,6 +108,12 @@ class ControlPlaneConfig:
     lease: LeaseConfig = field(default_factory=LeaseConfig)
     # Without election this replica always writes statuses (a single replica).
     leader_election: bool = True
+    # Kubernetes only: provision proxies (and secure xDS when these name a CA Secret).
+    provisioning: ProvisionSettings | None = None
+    # The control plane's own namespace, where the xDS CA Secret lives; "": the Lease's.
+    namespace: str = ""
+    # How often provisioned objects are compared with the cluster when nothing changed.
+    provisioning_resync: float = DEFAULT_RESYNC_SECONDS
 
 
 class ControlPlane:
@@ -107,6 +123,8 @@ class ControlPlane:
         clock: Callable[[], float] = time.time,
         source: Source | None = None,
     ) -> None:
+        if config.provisioning is not None and config.source != "kubernetes":
+            raise ValueError("provisioning needs the Kubernetes source")
         self.config = config
         self.source: Source | None = source
         if source is None and config.source == "file":
@@ -125,7 +143,10 @@ class ControlPlane:
         self.kube: KubeApi | None = None
         self.leader: LeaderElector | None = None
         self.status_writer: StatusWriter | None = None
+        self.provisioning: ProvisioningLoop | None = None
         self.leading = asyncio.Event()
+        # Set when something other than the source wants a new translation (an address).
+        self._retranslate = asyncio.Event()
         self._grpc: grpc.aio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = False
@@ -137,21 +158,32 @@ class ControlPlane:
         then serve ADS and admin and follow the source."""
         if self.source is None:
             await self._connect_kubernetes()
-        assert self.source is not None
         try:
-            await self.source.start()
+            await self._start_serving()
         except BaseException:
-            await self._close_kubernetes()
+            await self.stop()
             raise
+        log.info("control plane started", xds=self.config.xds_address, admin=self.admin_bound)
+
+    async def _start_serving(self) -> None:
+        assert self.source is not None
+        await self.source.start()
+        serving = await self._start_provisioning()
         self._grpc = await serve(
-            self.cache, self.config.xds_address, status=self.sync, metrics=self.xds_metrics
+            self.cache,
+            self.config.xds_address,
+            status=self.sync,
+            metrics=self.xds_metrics,
+            credentials=serving.credentials if serving else None,
+            authenticator=serving.authenticator if serving else None,
         )
         await self._translate()
         host, _, port = self.config.admin_address.rpartition(":")
         self.admin_bound = await self.admin.start(host.strip("[]"), int(port))
         self._spawn(self._follow(), "source-follow")
+        if self.provisioning is not None:
+            self._spawn(self.provisioning.run(), "provisioning")
         self._start_status_writing()
-        log.info("control plane started", xds=self.config.xds_address, admin=self.admin_bound)
 
     async def stop(self) -> None:
         if self._stopped:
@@ -182,6 +214,38 @@ class ControlPlane:
         else:
             self.leading.set()
 
+    async def _start_provisioning(self) -> XdsServing | None:
+        settings = self.config.provisioning
+        source = self.source
+        if settings is None or self.kube is None or not isinstance(source, KubernetesSource):
+            return None
+        namespace = self.config.namespace or self.config.lease.namespace
+        settings = replace(settings, controller_name=self.config.controller_name)
+        serving = await xds_serving(self.kube.client, namespace, settings)
+
+        def live_service(namespace: str, name: str) -> Service | None:
+            found = source.live(ObjectId("", "Service", namespace, name))
+            return found if isinstance(found, Service) else None
+
+        loop = ProvisioningLoop(
+            Provisioner(self.kube.client, serving.settings, lambda: self.leading.is_set()),
+            source.resource_set,
+            live_service,
+            resync=self.config.provisioning_resync,
+        )
+        loop.on_addresses_change.append(self._retranslate.set)
+        source.on_status_change.append(loop.check_addresses)
+        self.pipeline.published = loop.published_addresses
+        if self.leader is not None:
+
+            async def on_leadership(leading: bool) -> None:
+                if leading:
+                    loop.request()
+
+            self.leader.on_change.append(on_leadership)
+        self.provisioning = loop
+        return serving
+
     async def _close_kubernetes(self) -> None:
         if self.kube is not None:
             with contextlib.suppress(Exception):
@@ -207,10 +271,26 @@ class ControlPlane:
 
     async def _follow(self) -> None:
         """Translate the newest state after every change (bursts coalesce in the source)."""
-        assert self.source is not None
         while True:
-            await self.source.changed()
+            await self._next_change()
             await self._translate()
+
+    async def _next_change(self) -> None:
+        assert self.source is not None
+        if self.provisioning is None:
+            # Alone, so that a polled directory's scan is never cancelled halfway.
+            await self.source.changed()
+            return
+        waits = [
+            asyncio.ensure_future(self.source.changed()),
+            asyncio.ensure_future(self._retranslate.wait()),
+        ]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        self._retranslate.clear()
 
     async def _translate(self) -> None:
         assert self.source is not None
@@ -258,6 +338,8 @@ class ControlPlane:
             if kind is None or kind == obj.KIND
         ]
         problems = (self.source.problems() if self.source else []) + self.pipeline.problems
+        if self.provisioning is not None:
+            problems += self.provisioning.problems
         return Response.json(
             {"objects": objects, "problems": problems, "addresses": self.pipeline.addresses}
         )

@@ -2,12 +2,17 @@
 
 Each run translates the whole set (level-triggered), checks every gateway's resources for
 consistency and publishes the ones that changed. A failed translation, or an inconsistent
-gateway, keeps the last good snapshot and is reported; nothing else is affected."""
+gateway, keeps the last good snapshot and is reported; nothing else is affected.
+
+Addresses come from an ``AddressPool`` (embedded and file modes: each Gateway binds, and
+shows, an address of its own), or with Kubernetes provisioning from ``published``, which
+gives each Gateway its Service's addresses for status.addresses; with neither, the options
+are used as they are."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -24,6 +29,9 @@ from translator.translate import TranslationResult, translate
 from translator.xds import XdsResources
 
 log = structlog.get_logger("agw.pipeline")
+
+# "namespace/name" of a Gateway -> the (type, value) addresses its Service was given.
+PublishedAddresses = Mapping[str, tuple[tuple[str, str], ...]]
 
 
 @dataclass
@@ -54,10 +62,12 @@ class Pipeline:
         options: TranslateOptions,
         pool: AddressPool | None = None,
         clock: Callable[[], float] = time.time,
+        published: Callable[[ResourceSet], PublishedAddresses] | None = None,
     ) -> None:
         self.cache = cache
         self.options = options
         self.pool = pool
+        self.published = published
         self.metrics = PipelineMetrics()
         self.resources = ResourceSet()
         self.statuses: dict[ObjectId, dict[str, Any]] = {}
@@ -69,6 +79,8 @@ class Pipeline:
 
     def prepare(self, resources: ResourceSet) -> TranslateOptions:
         """Assign addresses (cheap, on the event loop) and return the options to translate with."""
+        if self.published is not None:
+            return self._with_published(resources)
         if self.pool is None:
             return self.options
         requested = [
@@ -84,6 +96,20 @@ class Pipeline:
             log.error("address pool exhausted", error=str(error))
         assigned = {**self.addresses, **self.options.gateway_addresses}
         return replace(self.options, gateway_addresses=assigned)
+
+    def _with_published(self, resources: ResourceSet) -> TranslateOptions:
+        assert self.published is not None
+        # Provisioned proxies run in pods behind their Service: they bind the wildcard
+        # address, never an address the Gateway requests (that one belongs to the Service).
+        wildcard = {
+            f"{gw.metadata.namespace}/{gw.metadata.name}": self.options.default_address
+            for gw in resources.gateways
+        }
+        return replace(
+            self.options,
+            gateway_addresses={**wildcard, **self.options.gateway_addresses},
+            published_addresses=self.published(resources),
+        )
 
     @staticmethod
     def translate(resources: ResourceSet, options: TranslateOptions) -> Translated:

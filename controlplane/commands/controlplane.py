@@ -2,7 +2,12 @@
 
 ``--source file --config-dir DIR`` reads a directory of YAML; ``--source kubernetes`` watches
 a cluster (the pod's in-cluster configuration, or ``--kubeconfig PATH`` for development),
-writes statuses back and elects a status writer among replicas with a Lease."""
+writes statuses back and elects a status writer among replicas with a Lease.
+
+``--provisioning FILE`` (Kubernetes only; the Helm chart mounts it) turns on proxy
+provisioning: the Lease holder creates each Gateway's ServiceAccount, Deployment and Service,
+Gateways publish their Service's addresses, and, when the file names a CA Secret, xDS is
+served over TLS to proxies that present their Gateway's ServiceAccount token."""
 
 from __future__ import annotations
 
@@ -14,7 +19,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from controlplane.app import ControlPlane, ControlPlaneConfig
+from controlplane.deployer import ProvisionSettings, load_settings
 from controlplane.leader import LeaseConfig, default_identity
 from controlplane.log import configure_logging
 from controlplane.sources.kube import KubeApiError, KubeConfigError
@@ -37,7 +45,18 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--xds-address", default="127.0.0.1:15010")
     parser.add_argument("--admin-address", default="127.0.0.1:15000")
-    parser.add_argument("--controller-name", default=DEFAULT_CONTROLLER_NAME)
+    parser.add_argument(
+        "--controller-name",
+        help="the GatewayClass controllerName to act for (default: the provisioning file's, "
+        f"else {DEFAULT_CONTROLLER_NAME})",
+    )
+    parser.add_argument(
+        "--provisioning",
+        type=Path,
+        metavar="FILE",
+        help="source kubernetes: provision Gateway proxies with these settings (YAML; see "
+        "controlplane/deployer/settings.py), and secure xDS when they name a CA Secret",
+    )
     parser.add_argument(
         "--address-pool",
         help=f"CIDR Gateways get addresses from (default: {FILE_ADDRESS_POOL} for the file "
@@ -70,11 +89,23 @@ def run(args: argparse.Namespace) -> int:
     if args.kubeconfig is not None and not args.kubeconfig.is_file():
         print(f"agw controlplane: {args.kubeconfig}: no such file", file=sys.stderr)
         return 2
+    provisioning: ProvisionSettings | None = None
+    if args.provisioning is not None:
+        if args.source != "kubernetes":
+            print("agw controlplane: --provisioning needs --source kubernetes", file=sys.stderr)
+            return 2
+        try:
+            provisioning = load_settings(args.provisioning)
+        except (OSError, ValueError, yaml.YAMLError) as error:
+            print(f"agw controlplane: {args.provisioning}: {error}", file=sys.stderr)
+            return 2
     configure_logging(args.log_level)
-    return asyncio.run(serve_until_signalled(config_from(args)))
+    return asyncio.run(serve_until_signalled(config_from(args, provisioning)))
 
 
-def config_from(args: argparse.Namespace) -> ControlPlaneConfig:
+def config_from(
+    args: argparse.Namespace, provisioning: ProvisionSettings | None = None
+) -> ControlPlaneConfig:
     pool = args.address_pool
     if pool is None and args.source == "file":
         pool = FILE_ADDRESS_POOL
@@ -83,16 +114,21 @@ def config_from(args: argparse.Namespace) -> ControlPlaneConfig:
         name=args.lease_name,
         identity=args.identity or default_identity(),
     )
+    controller_name = args.controller_name or (
+        provisioning.controller_name if provisioning else DEFAULT_CONTROLLER_NAME
+    )
     return ControlPlaneConfig(
         config_dir=args.config_dir,
         xds_address=args.xds_address,
         admin_address=args.admin_address,
-        controller_name=args.controller_name,
+        controller_name=controller_name,
         address_pool=pool or None,
         source=args.source,
         kubeconfig=args.kubeconfig,
         lease=lease,
         leader_election=not args.no_leader_election,
+        provisioning=provisioning,
+        namespace=os.environ.get("POD_NAMESPACE") or args.lease_namespace,
     )
 
 
@@ -104,7 +140,7 @@ async def serve_until_signalled(config: ControlPlaneConfig) -> int:
     control_plane = ControlPlane(config)
     try:
         await control_plane.start()
-    except (KubeApiError, KubeConfigError) as error:
+    except (KubeApiError, KubeConfigError, ValueError) as error:
         print(f"agw controlplane: {error}", file=sys.stderr)
         return 1
     try:
