@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from dataplane.access_log import AccessLog
 from dataplane.config.listener import HttpSettings
 from dataplane.config.route_table import RouteTable
+from dataplane.http2.codec import DEFAULT_CODEC_SETTINGS, CodecSettings
 from dataplane.upstream.balancer import ClusterBalancer
 
 
@@ -25,9 +26,27 @@ class HttpChain:
     server_line: bytes = field(default=b"")
     # "http" or "https", for x-forwarded-proto and redirects.
     scheme: bytes = b"http"
+    # The server header as an HTTP/2 field.
+    server_field: tuple[bytes, bytes] = (b"server", b"")
+    # What an HTTP/2 connection on this chain advertises.
+    http2: CodecSettings = DEFAULT_CODEC_SETTINGS
 
     def __post_init__(self) -> None:
+        settings = self.settings
+        name = settings.server_name
         if not self.server_line:
-            object.__setattr__(
-                self, "server_line", b"server: " + self.settings.server_name + b"\r\n"
-            )
+            object.__setattr__(self, "server_line", b"server: " + name + b"\r\n")
+        object.__setattr__(self, "server_field", (b"server", name))
+        options = settings.http2
+        object.__setattr__(
+            self,
+            "http2",
+            CodecSettings(
+                max_concurrent_streams=options.max_concurrent_streams,
+                stream_window=options.stream_window,
+                connection_window=options.connection_window,
+                # HPACK counts 32 bytes per field on top of its name and value.
+                max_header_list_size=settings.max_request_headers_bytes
+                + 32 * settings.max_headers_count,
+            ),
+        )

@@ -1,4 +1,8 @@
-"""A bound listening socket and the config attached to it, swapped atomically."""
+"""A bound listening socket and the config attached to it, swapped atomically.
+
+A connection starts as HTTP/1.1 when every filter chain's codec is HTTP1; otherwise a
+``ProtocolDetector`` first tells HTTP/1.1 from HTTP/2 (ALPN, or the connection preface).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,14 @@ import asyncio
 import socket
 import ssl
 from collections.abc import Callable
+from typing import Protocol
 
 from dataplane.chain import HttpChain
 from dataplane.clock import Clock
-from dataplane.config.listener import FilterChainConfig, ListenerConfig
+from dataplane.config.listener import CodecType, FilterChainConfig, ListenerConfig
 from dataplane.http1.downstream import DownstreamConnection
+from dataplane.http2.detect import ProtocolDetector
+from dataplane.http2.downstream import Http2Connection
 from dataplane.stats import ProxyStats
 from dataplane.tls import match_server_name
 from dataplane.write_batch import WriteBatch
@@ -18,6 +25,14 @@ from dataplane.write_batch import WriteBatch
 SocketFactory = Callable[[str, int], socket.socket]
 Chains = tuple[tuple[FilterChainConfig, HttpChain, ssl.SSLContext | None], ...]
 LISTEN_BACKLOG = 1024
+
+
+class ListenerConnection(Protocol):
+    """What the listener does with its connections, whatever their protocol."""
+
+    def check_timeouts(self, now: float) -> None: ...
+    def drain(self) -> None: ...
+    def abort(self) -> None: ...
 
 
 def bind_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
@@ -49,14 +64,12 @@ class BoundListener:
         stats: ProxyStats,
         batch: WriteBatch,
     ) -> None:
-        self.config = config
-        self.chains = chains
-        self.single_chain = chains[0][1] if len(chains) == 1 else None
         self.loop = loop
         self.clock = clock
         self.stats = stats
         self.batch = batch
-        self.connections: set[DownstreamConnection] = set()
+        self.update(config, chains)
+        self.connections: set[ListenerConnection] = set()
         self.draining = False
         self.server: asyncio.Server | None = None
         self.address: tuple[str, int] = (config.host, config.port)
@@ -73,9 +86,30 @@ class BoundListener:
         bound = sock.getsockname()
         self.address = (str(bound[0]), int(bound[1]))
 
-    def _new_connection(self) -> DownstreamConnection:
+    def _new_connection(self) -> asyncio.Protocol:
+        if self.serves_http2:
+            return ProtocolDetector(self)
         return DownstreamConnection(
             self, self.loop, self.clock, self.stats, self.batch, self.config.buffer_limit
+        )
+
+    def new_protocol(self, http2: bool, transport: asyncio.BaseTransport) -> asyncio.Protocol:
+        """The connection that takes over from a ``ProtocolDetector``."""
+        if not http2:
+            return DownstreamConnection(
+                self, self.loop, self.clock, self.stats, self.batch, self.config.buffer_limit
+            )
+        ssl_object = transport.get_extra_info("ssl_object")
+        server_name = getattr(ssl_object, "agw_server_name", None) if ssl_object else None
+        chain = self.chain_for(server_name) or self.chains[0][1]
+        return Http2Connection(
+            self,
+            self.loop,
+            self.clock,
+            self.stats,
+            self.batch,
+            self.config.buffer_limit,
+            chain.http2,
         )
 
     def _select_certificate(
@@ -106,10 +140,26 @@ class BoundListener:
         best = self._best_chain(server_name)
         return best[1] if best is not None else None
 
-    def connection_opened(self, connection: DownstreamConnection) -> None:
+    def misdirected(self, chain: HttpChain | None, host: bytes) -> bool:
+        """HTTP/2 coalescing: the request names a host that another filter chain serves by
+        name than the one its connection's SNI chose (answered 421, as Envoy does)."""
+        name = host.decode("latin-1")
+        if name.startswith("["):
+            name = name[: name.find("]") + 1]
+        elif ":" in name:
+            name = name.rsplit(":", 1)[0]
+        best = None
+        best_score = 0
+        for entry in self.chains:
+            score = match_server_name(name, entry[0].server_names)
+            if score > best_score:
+                best, best_score = entry[1], score
+        return best is not None and best is not chain
+
+    def connection_opened(self, connection: ListenerConnection) -> None:
         self.connections.add(connection)
 
-    def connection_closed(self, connection: DownstreamConnection) -> None:
+    def connection_closed(self, connection: ListenerConnection) -> None:
         self.connections.discard(connection)
 
     def update(self, config: ListenerConfig, chains: Chains) -> None:
@@ -117,6 +167,9 @@ class BoundListener:
         self.config = config
         self.chains = chains
         self.single_chain = chains[0][1] if len(chains) == 1 else None
+        codecs = {chain.http.codec for chain in config.filter_chains}
+        self.serves_http1 = codecs != {CodecType.HTTP2}
+        self.serves_http2 = codecs != {CodecType.HTTP1}
 
     def drain(self, timeout: float) -> None:
         """Stop accepting, let in-flight exchanges finish, close what is left after ``timeout``."""

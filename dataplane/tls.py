@@ -10,8 +10,9 @@ from collections.abc import Iterable
 
 from dataplane.errors import InvalidConfig
 
-# HTTP/2 is not served yet, so only http/1.1 is offered whatever the listener lists.
-SERVED_ALPN = ("http/1.1",)
+# Protocols offered when the filter chain lists them; a chain that lists none gets http/1.1
+# (Envoy negotiates nothing then; HTTP/2 with prior knowledge still works, as with Envoy).
+SERVED_ALPN = ("h2", "http/1.1")
 
 
 def server_context(
@@ -22,7 +23,7 @@ def server_context(
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     for chain, key in certificates:
         _load_pair(context, chain, key)
-    offered = [p for p in alpn if p in SERVED_ALPN] or list(SERVED_ALPN)
+    offered = [p for p in alpn if p in SERVED_ALPN] or ["http/1.1"]
     context.set_alpn_protocols(offered)
     return context
 

@@ -14,7 +14,7 @@ import pytest
 from e2e import manifests as m
 from e2e.harness import EchoThread, Gateway, eventually, run_gateway
 
-DATAPLANES = ("envoy",)
+DATAPLANES = ("envoy", "python")
 NAMESPACE = "e2e"
 SHARED_GATEWAY = "shared"
 HTTP_PORT = 8080

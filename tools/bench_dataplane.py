@@ -2,6 +2,7 @@
 
 Usage: .venv/bin/python tools/bench_dataplane.py [--duration 10] [--rounds 2] [--routes 0]
            [--connections 50] [--backend nginx|uvloop] [--profile]
+           [--protocol http1|http2] [--streams 10]
 
 Both proxies get the SAME xDS protos: agw compiles them with ``dataplane.config``; Envoy gets
 them in a static bootstrap (RDS inlined as route_config, EDS as a STATIC load_assignment),
@@ -10,6 +11,11 @@ alternate agw and Envoy; the median per metric is printed with the agw/Envoy rat
 request is the proxy's utime+stime over the run divided by the requests served; RSS is read
 after the run. Installs wrk (and nginx, for the default backend) from Debian if missing.
 Traffic stays on 127.0.22.0/24.
+
+``--protocol http2`` drives the proxies with h2load (Debian's nghttp2-client, installed if
+missing) over cleartext HTTP/2 with prior knowledge: ``--connections`` clients with
+``--streams`` concurrent streams each (defaults for HTTP/2: 10 x 10); the backend stays
+HTTP/1.1. Latency percentiles come from h2load's per-request log.
 """
 
 from __future__ import annotations
@@ -252,12 +258,46 @@ def wrk(connections: int, duration: float, url: str) -> tuple[float, float, floa
     return rps, percentile("50"), percentile("99"), total
 
 
-def measure(pid: int, connections: int, duration: float) -> Result:
+def h2load(
+    connections: int, streams: int, duration: float, url: str
+) -> tuple[float, float, float, int]:
+    """Requests/s, p50 and p99 in ms, and the requests completed, from one h2load run."""
+    with tempfile.NamedTemporaryFile(prefix="agw-h2load-", suffix=".log") as log:
+        output = subprocess.run(
+            [
+                "taskset", "-c", LOAD_CORE, "h2load", "-t1", f"-c{connections}",
+                f"-m{streams}", f"-D{max(1, round(duration))}", f"--log-file={log.name}", url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout  # fmt: skip
+        latencies = sorted(
+            int(line.split("\t")[2]) for line in Path(log.name).read_text().splitlines() if line
+        )
+    rps = float(re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", output).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"requests: \d+ total, \d+ started, (\d+) done", output).group(1))  # type: ignore[union-attr]
+    if not latencies:
+        return rps, 0.0, 0.0, total
+
+    def percentile(share: float) -> float:
+        return latencies[min(len(latencies) - 1, int(len(latencies) * share))] / 1000.0
+
+    return rps, percentile(0.5), percentile(0.99), total
+
+
+def measure(pid: int, connections: int, duration: float, streams: int = 0) -> Result:
     url = f"http://{PROXY_HOST}:{PROXY_PORT}/"
-    wrk(connections, 1.0, url)  # warm-up: connections, pools, caches
-    _, unloaded_p50, _, _ = wrk(1, 2.0, url)
-    before = process_cpu_seconds(pid)
-    rps, p50, p99, total = wrk(connections, duration, url)
+    if streams:
+        h2load(connections, streams, 1.0, url)  # warm-up: connections, pools, caches
+        _, unloaded_p50, _, _ = h2load(1, 1, 2.0, url)
+        before = process_cpu_seconds(pid)
+        rps, p50, p99, total = h2load(connections, streams, duration, url)
+    else:
+        wrk(connections, 1.0, url)  # warm-up: connections, pools, caches
+        _, unloaded_p50, _, _ = wrk(1, 2.0, url)
+        before = process_cpu_seconds(pid)
+        rps, p50, p99, total = wrk(connections, duration, url)
     cpu = process_cpu_seconds(pid) - before
     return Result(rps, p50, p99, cpu / max(total, 1) * 1e6, process_rss_mib(pid), unloaded_p50)
 
@@ -311,7 +351,9 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--routes", type=int, default=0)
-    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--connections", type=int, default=None, help="50 (http1), 10 (http2)")
+    parser.add_argument("--protocol", choices=("http1", "http2"), default="http1")
+    parser.add_argument("--streams", type=int, default=10, help="per connection, HTTP/2 only")
     parser.add_argument("--backend", choices=("nginx", "uvloop"), default="nginx")
     parser.add_argument("--only", choices=("agw", "envoy"), default=None)
     parser.add_argument("--profile", action="store_true", help="cProfile the agw proxy")
@@ -326,7 +368,10 @@ def main() -> int:
 
         uvloop.run(minimal_backend())
         return 0
-    ensure_tool("wrk", "wrk")
+    http2 = args.protocol == "http2"
+    if args.connections is None:
+        args.connections = 10 if http2 else 50
+    ensure_tool("h2load" if http2 else "wrk", "nghttp2-client" if http2 else "wrk")
     kinds = [args.only] if args.only else ["agw", "envoy"]
     results: dict[str, list[Result]] = {kind: [] for kind in ("agw", "envoy")}
     with tempfile.TemporaryDirectory(prefix="agw-bench-") as directory:
@@ -337,14 +382,19 @@ def main() -> int:
                 for kind in kinds:
                     proxy = start_proxy(kind, args.routes, workdir, args.profile)
                     try:
-                        result = measure(proxy.pid, args.connections, args.duration)
+                        result = measure(
+                            proxy.pid, args.connections, args.duration, args.streams if http2 else 0
+                        )
                     finally:
                         stop(proxy)
                     results[kind].append(result)
                     print(f"round {round_index + 1} {kind}: {result}", flush=True)
         finally:
             stop(backend)
-    print(f"\nbackend: {args.backend}; {args.connections} connections; {args.routes} extra routes")
+    load = f"{args.connections} connections"
+    if http2:
+        load = f"HTTP/2, {args.connections} connections x {args.streams} streams"
+    print(f"\nbackend: {args.backend}; {load}; {args.routes} extra routes")
     if all(results.values()):
         report(results)
     return 0

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
+
 from dataplane.config.support import check_fields
 from dataplane.config.values import seconds
-from dataplane.errors import InvalidConfig, UnsupportedValue
+from dataplane.errors import InvalidConfig, UnsupportedField, UnsupportedValue
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_IDLE_TIMEOUT = 3600.0
@@ -16,6 +18,11 @@ DEFAULT_BUFFER_LIMIT = 1 << 20
 DEFAULT_MAX_CONNECTIONS = 1024
 DEFAULT_MAX_PENDING = 1024
 DEFAULT_MAX_RETRIES = 3
+HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+# Streams per upstream HTTP/2 connection before another is opened (Envoy: unlimited).
+DEFAULT_MAX_STREAMS = 1024
+DEFAULT_STREAM_WINDOW = 256 * 1024
+DEFAULT_CONNECTION_WINDOW = 1024 * 1024
 _SERVING = frozenset({0, 1})  # UNKNOWN, HEALTHY; DEGRADED (5) serves too, below.
 _DEGRADED = 5
 
@@ -50,6 +57,31 @@ class ClusterConfig:
     outlier: OutlierPolicy = OutlierPolicy()
     # An EDS cluster whose ClusterLoadAssignment has not arrived yet (Envoy keeps it warming).
     warming: bool = False
+    # HTTP/2 with prior knowledge (h2c) to the endpoints, and its settings.
+    http2: bool = False
+    max_concurrent_streams: int = DEFAULT_MAX_STREAMS
+    stream_window: int = DEFAULT_STREAM_WINDOW
+    connection_window: int = DEFAULT_CONNECTION_WINDOW
+
+
+@dataclass(frozen=True, slots=True)
+class Http2Options:
+    max_concurrent_streams: int = DEFAULT_MAX_STREAMS
+    stream_window: int = DEFAULT_STREAM_WINDOW
+    connection_window: int = DEFAULT_CONNECTION_WINDOW
+
+
+def http2_options(options: Any, defaults: Http2Options) -> Http2Options:
+    """The ``Http2ProtocolOptions`` fields agw honours (on clusters and connection managers)."""
+
+    def value(field: str, default: int) -> int:
+        return int(getattr(options, field).value) if options.HasField(field) else default
+
+    return Http2Options(
+        max_concurrent_streams=value("max_concurrent_streams", defaults.max_concurrent_streams),
+        stream_window=value("initial_stream_window_size", defaults.stream_window),
+        connection_window=value("initial_connection_window_size", defaults.connection_window),
+    )
 
 
 def compile_cluster(cluster: Any, assignment: Any | None) -> ClusterConfig:
@@ -63,6 +95,8 @@ def compile_cluster(cluster: Any, assignment: Any | None) -> ClusterConfig:
     endpoints = compile_endpoints(assignment) if assignment is not None else ()
     limits = _circuit_breakers(cluster)
     protocol = cluster.common_http_protocol_options
+    http2 = _upstream_http2(cluster.typed_extension_protocol_options, where)
+    options = http2 or Http2Options()
     return ClusterConfig(
         name=cluster.name,
         endpoints=endpoints,
@@ -86,7 +120,31 @@ def compile_cluster(cluster: Any, assignment: Any | None) -> ClusterConfig:
         max_retries=limits[2],
         outlier=_outlier(cluster),
         warming=assignment is None,
+        http2=http2 is not None,
+        max_concurrent_streams=options.max_concurrent_streams,
+        stream_window=options.stream_window,
+        connection_window=options.connection_window,
     )
+
+
+def _upstream_http2(extensions: Any, where: str) -> Http2Options | None:
+    """The upstream protocol from ``typed_extension_protocol_options``: None for HTTP/1.1."""
+    result = None
+    for name, packed in extensions.items():
+        if name != HTTP_PROTOCOL_OPTIONS:
+            raise UnsupportedValue("Cluster.typed_extension_protocol_options", name, where)
+        options = http_protocol_options_pb2.HttpProtocolOptions()
+        if not packed.Unpack(options):
+            raise UnsupportedValue(f"{name}.type_url", packed.type_url, where)
+        check_fields(options, where=where)
+        explicit = options.explicit_http_config
+        if explicit.HasField("http2_protocol_options"):
+            result = http2_options(explicit.http2_protocol_options, Http2Options())
+        elif explicit.http_protocol_options.ListFields():
+            raise UnsupportedField(
+                "HttpProtocolOptions.explicit_http_config.http_protocol_options (upstream)", where
+            )
+    return result
 
 
 def compile_endpoints(assignment: Any) -> tuple[EndpointConfig, ...]:

@@ -17,12 +17,15 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 )
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 
+from dataplane.config.cluster import Http2Options, http2_options
 from dataplane.config.route import locate, websocket_setting
 from dataplane.config.support import check_fields
 from dataplane.config.values import data_source_bytes, seconds
 from dataplane.errors import ConfigRejected, InvalidConfig, UnsupportedField, UnsupportedValue
 
 HCM_FILTER = "envoy.filters.network.http_connection_manager"
+# Streams a client may open at once on one HTTP/2 connection (Envoy: unlimited).
+DOWNSTREAM_HTTP2 = Http2Options(max_concurrent_streams=256)
 TLS_TRANSPORT = "envoy.transport_sockets.tls"
 
 
@@ -36,6 +39,14 @@ class HostPortStrip(IntEnum):
     NONE = 0
     ANY = 1
     MATCHING = 2
+
+
+class CodecType(IntEnum):
+    """The connection manager's ``codec_type``: AUTO detects HTTP/2 by ALPN or its preface."""
+
+    AUTO = 0
+    HTTP1 = 1
+    HTTP2 = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +73,8 @@ class HttpSettings:
     accept_http_10: bool = False
     # Access-log targets: "-" is stdout, anything else a file path.
     access_logs: tuple[str, ...] = ()
+    codec: CodecType = CodecType.AUTO
+    http2: Http2Options = DOWNSTREAM_HTTP2
 
     @property
     def rewrites_request_head(self) -> bool:
@@ -147,11 +160,12 @@ def _filter_chain(chain: Any, inline_routes: dict[str, Any]) -> FilterChainConfi
         raise UnsupportedValue("FilterChain.filters (only one HttpConnectionManager)", names)
     manager = _unpack(chain.filters[0].typed_config, hcm_pb2.HttpConnectionManager(), "Filter")
     tls = _downstream_tls(chain.transport_socket) if chain.HasField("transport_socket") else None
+    http = _http_settings(manager, inline_routes)
     return FilterChainConfig(
         name=chain.name,
         server_names=tuple(name.lower() for name in match.server_names),
-        http=_http_settings(manager, inline_routes),
-        tls=tls,
+        http=http,
+        tls=_served_alpn(tls, http.codec) if tls is not None else None,
     )
 
 
@@ -168,6 +182,15 @@ def _downstream_tls(socket: Any) -> DownstreamTls:
     if not inline and not names:
         raise InvalidConfig("DownstreamTlsContext: a certificate is required")
     return DownstreamTls(names, inline, tuple(common.alpn_protocols))
+
+
+def _served_alpn(tls: DownstreamTls, codec: CodecType) -> DownstreamTls:
+    """Offer only the protocols the connection manager's codec serves."""
+    excluded = {CodecType.HTTP1: "h2", CodecType.HTTP2: "http/1.1"}.get(codec)
+    if excluded is None or excluded not in tls.alpn:
+        return tls
+    alpn = tuple(protocol for protocol in tls.alpn if protocol != excluded)
+    return DownstreamTls(tls.secret_names, tls.inline_certificates, alpn)
 
 
 def _http_settings(manager: Any, inline_routes: dict[str, Any]) -> HttpSettings:
@@ -222,6 +245,8 @@ def _http_settings(manager: Any, inline_routes: dict[str, Any]) -> HttpSettings:
         ),
         accept_http_10=manager.http_protocol_options.accept_http_10,
         access_logs=tuple(_access_log(entry) for entry in manager.access_log),
+        codec=CodecType(manager.codec_type),
+        http2=http2_options(manager.http2_protocol_options, defaults.http2),
     )
 
 

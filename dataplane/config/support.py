@@ -97,7 +97,11 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
     MessageSupport(
         _HCM + "HttpConnectionManager",
         (
-            _f("codec_type", "HTTP/1.1 is served; HTTP/2 is not yet", ("AUTO", "HTTP1")),
+            _f(
+                "codec_type",
+                "AUTO: HTTP/2 by ALPN h2 or, on cleartext, by its connection preface",
+                ("AUTO", "HTTP1", "HTTP2"),
+            ),
             _f("stat_prefix"),
             _f("rds"),
             _f("route_config"),
@@ -111,6 +115,7 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
             ),
             _f("common_http_protocol_options"),
             _f("http_protocol_options"),
+            _f("http2_protocol_options", "downstream HTTP/2 settings"),
             _f("max_request_headers_kb", "431 above it (default 60)"),
             _f("request_headers_timeout", "default 60s (Envoy: disabled)"),
             _f("stream_idle_timeout", "default 300s"),
@@ -142,6 +147,24 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
     MessageSupport(
         _C + "Http1ProtocolOptions",
         (_f("accept_http_10", "otherwise HTTP/1.0 gets 426, as Envoy"),),
+    ),
+    MessageSupport(
+        _C + "Http2ProtocolOptions",
+        (
+            _f("max_concurrent_streams", "default 256 downstream, 1024 per upstream connection"),
+            _f("initial_stream_window_size", "default 256 KiB"),
+            _f("initial_connection_window_size", "default 1 MiB"),
+        ),
+        "on connection managers (downstream) and in a cluster's HttpProtocolOptions (upstream)",
+    ),
+    MessageSupport(
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+        (_f("explicit_http_config", "http2_protocol_options: h2c (prior knowledge)"),),
+        "in Cluster.typed_extension_protocol_options",
+    ),
+    MessageSupport(
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions.ExplicitHttpConfig",
+        (_f("http_protocol_options", "HTTP/1.1, no options"), _f("http2_protocol_options")),
     ),
     MessageSupport(
         "envoy.config.accesslog.v3.AccessLog",
@@ -305,6 +328,10 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
             _f("outlier_detection", "connect failures only"),
             _f("circuit_breakers", "per endpoint pool"),
             _f("common_http_protocol_options"),
+            _f(
+                "typed_extension_protocol_options",
+                "envoy.extensions.upstreams.http.v3.HttpProtocolOptions only",
+            ),
             _f("per_connection_buffer_limit_bytes"),
             _f("dns_lookup_family", "endpoints are IP addresses"),
             _f("metadata", "kept for dumps"),
@@ -356,7 +383,7 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
         (
             _f("tls_certificates"),
             _f("tls_certificate_sds_secret_configs"),
-            _f("alpn_protocols", "http/1.1 is served; h2 is not yet offered"),
+            _f("alpn_protocols", "h2 and http/1.1, as the codec_type allows; none: http/1.1"),
         ),
     ),
     MessageSupport(_TLS + "SdsSecretConfig", (_f("name"), _f("sds_config"))),

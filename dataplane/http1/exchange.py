@@ -4,14 +4,17 @@ Driven entirely by callbacks: the downstream parser calls ``start``/``on_body``/
 the pool calls ``on_upstream_ready``/``on_connect_failed``, the upstream connection calls
 ``on_response_*``. This module holds the hot path; retries, timeouts and failures are in
 ``recovery``.
+
+Routing, upstream attempts and the request side are protocol-neutral: the upstream may be an
+HTTP/1.1 connection or an HTTP/2 stream (h2c clusters), and ``conn`` is any ``Downstream``.
+The response side written here is HTTP/1.1; ``Http2Exchange`` overrides it for HTTP/2 clients.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from dataplane.config.header_mutation import HeaderOps, mutated_lines
-from dataplane.config.listener import ServerHeader
+from dataplane.config.header_mutation import HeaderOps
 from dataplane.config.route_table import (
     ForwardAction,
     RedirectAction,
@@ -19,24 +22,21 @@ from dataplane.config.route_table import (
 )
 from dataplane.http1 import local_reply as replies
 from dataplane.http1 import recovery
-from dataplane.http1.exchange_state import BodyKind, ExchangeState, Framing
-from dataplane.http1.forwarding import build_upstream_head
+from dataplane.http1.exchange_state import BodyKind, Downstream, ExchangeState, Fields
+from dataplane.http1.forwarding import build_upstream_fields, build_upstream_head
 from dataplane.http1.wire import (
-    _STATUS_LINES,
     CHUNKED_END,
     CONTINUE_100,
-    CRLF,
-    DATE,
     chunk,
-    status_line,
 )
 from dataplane.request import RequestHead
 from dataplane.upstream.connection import UpstreamConnection
-from dataplane.upstream.mirror import MirrorRequest, mirror_payload
+from dataplane.upstream.mirror import MirrorRequest
+from dataplane.upstream.pool import EndpointPool
 
 if TYPE_CHECKING:
     from dataplane.chain import HttpChain
-    from dataplane.http1.downstream import DownstreamConnection
+    from dataplane.http2.upstream import UpstreamStream
 
 # Route timeouts at least this long are checked by the proxy's ticker instead of a loop timer.
 COARSE_TIMEOUT = 2.0
@@ -44,7 +44,7 @@ COARSE_TIMEOUT = 2.0
 
 class Exchange(ExchangeState):
     def __init__(
-        self, conn: DownstreamConnection, head: RequestHead, target: bytes, host_header: bytes
+        self, conn: Downstream, head: RequestHead, target: bytes, host_header: bytes
     ) -> None:
         self.conn = conn
         self.head = head
@@ -55,6 +55,10 @@ class Exchange(ExchangeState):
     @property
     def is_head(self) -> bool:
         return self.head.method == b"HEAD"
+
+    @property
+    def protocol_name(self) -> str:
+        raise NotImplementedError
 
     # Routing
 
@@ -104,7 +108,11 @@ class Exchange(ExchangeState):
                 return
         self.action = action
         self.balancer = balancer
-        self.upstream_head = build_upstream_head(self, route, action, backend, chain)
+        if balancer.http2:
+            self.upstream_h2 = True
+            self.upstream_fields = build_upstream_fields(self, route, action, backend, chain)
+        else:
+            self.upstream_head = build_upstream_head(self, route, action, backend, chain)
         if self.body_kind:
             if self.expect_continue and not self.done:
                 self.conn.write(CONTINUE_100)
@@ -137,11 +145,12 @@ class Exchange(ExchangeState):
 
     def _send_mirrors(self) -> None:
         body = self.mirror_body
-        if body is None:
+        head = self.mirror_head
+        if body is None or head is None:
             return
-        payload = mirror_payload(self.mirror_lines, self.upstream_host, b"".join(body))
+        payload = b"".join(body)
         for balancer in self.mirrors or ():
-            MirrorRequest.send(balancer, payload)
+            MirrorRequest.send(balancer, head, payload)
         self.mirror_body = None
 
     # Upstream attempts
@@ -154,27 +163,35 @@ class Exchange(ExchangeState):
         if pool is None:
             self.local_reply(503, replies.NO_HEALTHY_UPSTREAM)
             return
-        idle = pool.idle
-        connection = idle.pop() if idle else None
-        if connection is not None and not connection.closed:
-            connection.reuses += 1
-            self._attach(connection)
-        elif connection is not None and (connection := pool.acquire()) is not None:
-            self._attach(connection)
-        elif pool.request(self):
-            self.connecting = pool
+        if type(pool) is EndpointPool:
+            idle = pool.idle
+            connection = idle.pop() if idle else None
+            if connection is not None and not connection.closed:
+                connection.reuses += 1
+                self._attach(connection)
+            elif connection is not None and (connection := pool.acquire()) is not None:
+                self._attach(connection)
+            elif pool.request(self):
+                self.connecting = pool
+            else:
+                self.local_reply(503, replies.OVERFLOW)
+                return
         else:
-            self.local_reply(503, replies.OVERFLOW)
-            return
+            # A stream on a ready connection is handed over at once, inside ``request``.
+            self.connecting = pool
+            if not pool.request(self):
+                self.connecting = None
+                self.local_reply(503, replies.OVERFLOW)
+                return
         retry = self.retry
         if retry is not None and retry.per_try_timeout and not self.finished:
             self.try_timer = self.conn.loop.call_later(
                 retry.per_try_timeout, recovery.try_timed_out, self
             )
 
-    def on_upstream_ready(self, connection: UpstreamConnection) -> None:
+    def on_upstream_ready(self, connection: UpstreamConnection | UpstreamStream) -> None:
         if self.finished or self.connecting is not connection.pool:
-            connection.pool.release(connection)
+            connection.release()
             return
         self.connecting = None
         self._attach(connection)
@@ -182,15 +199,21 @@ class Exchange(ExchangeState):
     def on_connect_failed(self) -> None:
         recovery.connect_failed(self)
 
-    def _attach(self, connection: UpstreamConnection) -> None:
+    def _attach(self, connection: UpstreamConnection | UpstreamStream) -> None:
         self.upstream = connection
         connection.attach(self, self.head.method == b"HEAD")
         body = self.replay if self.sent_any and self.replay is not None else self.pending
-        data = self.upstream_head + b"".join(body) if body else self.upstream_head
-        if self.done:
-            connection.write_now(data)
+        if type(connection) is UpstreamConnection:
+            data = self.upstream_head + b"".join(body) if body else self.upstream_head
+            if self.done:
+                connection.write_now(data)
+            else:
+                connection.write(data)
         else:
-            connection.write(data)
+            assert self.upstream_fields is not None
+            cast("UpstreamStream", connection).send_request(
+                self.upstream_fields, body or (), self.done, self.request_trailers
+            )
         self.sent_any = True
         if self.pending is not None:
             self.pending = None
@@ -202,7 +225,13 @@ class Exchange(ExchangeState):
     def on_body(self, data: bytes) -> None:
         if self.discarding:
             return
-        self._send_body(chunk(data) if self.body_kind is BodyKind.CHUNKED else data)
+        if self.body_kind is BodyKind.CHUNKED and not self.upstream_h2:
+            data = chunk(data)
+        self._send_body(data)
+
+    def on_request_trailers(self, trailers: Fields) -> None:
+        """Kept for an HTTP/2 upstream; HTTP/1.1 upstreams get none (Envoy's default)."""
+        self.request_trailers = trailers
 
     def _send_body(self, framed: bytes) -> None:
         if self.mirror_body is not None:
@@ -230,7 +259,11 @@ class Exchange(ExchangeState):
         if self.discarding:
             self._finish(False)
             return
-        if self.body_kind is BodyKind.CHUNKED:
+        if self.upstream_h2:
+            upstream = self.upstream
+            if upstream is not None and type(upstream) is not UpstreamConnection:
+                cast("UpstreamStream", upstream).end_request(self.request_trailers)
+        elif self.body_kind is BodyKind.CHUNKED:
             self._send_body(CHUNKED_END)
         if not self.started or self.finished:
             return
@@ -255,7 +288,8 @@ class Exchange(ExchangeState):
 
     # Response from the upstream
 
-    def on_response_head(self, status: int, response: UpstreamConnection) -> None:
+    def _retried(self, status: int, response: UpstreamConnection | UpstreamStream) -> bool:
+        """Whether this response is dropped for a retry (the retry is then scheduled)."""
         if self.try_timer is not None:
             self.try_timer.cancel()
             self.try_timer = None
@@ -264,79 +298,42 @@ class Exchange(ExchangeState):
             self.upstream = None
             response.reset()
             recovery.schedule_retry(self)
-            return
-        self.status = status
-        chain = self.chain
-        assert chain is not None and self.backend is not None
-        lines = response.headers
-        if self.backend.response_ops:
-            lines = mutated_lines(self.backend.response_ops, lines)
-        parts = [_STATUS_LINES.get(status) or status_line(status), *lines]
-        server_mode = chain.settings.server_header
-        if server_mode is ServerHeader.OVERWRITE or response.server is None:
-            if server_mode is not ServerHeader.PASS_THROUGH:
-                parts.append(chain.server_line)
-        else:
-            parts.append(b"server: " + response.server + CRLF)
-        parts.append(DATE.line)
-        self._frame_response(status, response, parts)
-        if not self.keep_alive or self.conn.draining:
-            self.keep_alive = False
-            parts.append(b"connection: close\r\n")
-        parts.append(CRLF)
-        self.response_started = True
-        self.conn.write(b"".join(parts))
-        if self.framing is Framing.TUNNEL:
-            self._open_tunnel()
+            return True
+        return False
 
-    def _frame_response(
-        self, status: int, response: UpstreamConnection, parts: list[bytes]
-    ) -> None:
-        content_length = response.content_length
-        if status == 101:
-            upgrade = response.upgrade or b"websocket"
-            parts.append(b"connection: upgrade\r\nupgrade: " + upgrade + CRLF)
-            self.framing = Framing.TUNNEL
-        elif status == 204 or status == 304 or self.head.method == b"HEAD":
-            if content_length is not None and status != 204:
-                parts.append(b"content-length: " + content_length + CRLF)
-            self.framing = Framing.NONE
-        elif content_length is not None:
-            parts.append(b"content-length: " + content_length + CRLF)
-            self.framing = Framing.LENGTH
-        else:
-            self.until_close = not response.chunked
-            if self.version_10:
-                self.framing = Framing.CLOSE
-                self.keep_alive = False
-            else:
-                parts.append(b"transfer-encoding: chunked\r\n")
-                self.framing = Framing.CHUNKED
+    # The response: written by the client side's protocol (``Http1Exchange``, ``Http2Exchange``)
+
+    def on_response_head(self, status: int, response: UpstreamConnection | UpstreamStream) -> None:
+        raise NotImplementedError
 
     def on_response_body(self, data: bytes) -> None:
-        framing = self.framing
-        if framing is Framing.LENGTH:
-            self.conn.write(data)
-        elif framing is Framing.CHUNKED:
-            self.conn.write(chunk(data))
-        elif framing is not Framing.NONE:
-            self.conn.write(data)
+        raise NotImplementedError
+
+    def on_response_trailers(self, trailers: Fields) -> None:
+        raise NotImplementedError
 
     def on_response_end(self) -> None:
-        framing = self.framing
-        if framing is Framing.TUNNEL:
-            return
-        if framing is Framing.CHUNKED:
-            self.conn.write(CHUNKED_END)
+        raise NotImplementedError
+
+    def end_at_upstream_close(self) -> None:
+        """The upstream closed a response delimited by its connection's end: that is its end."""
+        raise NotImplementedError
+
+    def on_tunnel_data(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def on_client_tunnel_data(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _release_upstream(self) -> None:
         upstream = self.upstream
         self.upstream = None
         if upstream is not None:
             if not self.done:
                 upstream.keep_alive = False
-            upstream.pool.release(upstream)
-        self._finish(not self.done or not self.keep_alive)
+            upstream.release()
 
-    def on_upstream_lost(self, connection: UpstreamConnection) -> None:
+    def on_upstream_lost(self, connection: UpstreamConnection | UpstreamStream) -> None:
         recovery.upstream_lost(self, connection)
 
     def on_upstream_writable(self, writable: bool) -> None:
@@ -349,27 +346,6 @@ class Exchange(ExchangeState):
     def upstream_activity(self) -> float:
         upstream = self.upstream
         return upstream.last_active if upstream is not None else 0.0
-
-    # WebSocket and other upgrades: raw bytes both ways after a 101
-
-    def _open_tunnel(self) -> None:
-        recovery.cancel_timers(self)
-        self.conn.start_tunnel(self)
-        upstream = self.upstream
-        if upstream is not None and self.early_tunnel:
-            upstream.write(b"".join(self.early_tunnel))
-        self.early_tunnel = None
-
-    def on_tunnel_data(self, data: bytes) -> None:
-        self.conn.write(data)
-
-    def on_client_tunnel_data(self, data: bytes) -> None:
-        if self.framing is Framing.TUNNEL and self.upstream is not None:
-            self.upstream.write(data)
-        elif self.early_tunnel is None:
-            self.early_tunnel = [data]
-        else:
-            self.early_tunnel.append(data)
 
     # Endings
 
@@ -389,23 +365,17 @@ class Exchange(ExchangeState):
             return
         recovery.drop_upstream(self)
         recovery.cancel_timers(self)
-        close = (
-            close
-            or not self.keep_alive
-            or self.conn.draining
-            or (not self.done and self.expect_continue)
-        )
-        server = self.chain.settings.server_name if self.chain is not None else b"agw"
-        self.status = status
-        self.response_started = True
-        reply = replies.encode_local_reply(
-            status, body, server, close=close, extra=extra, ops=ops, head_only=self.is_head
-        )
-        self.conn.write(reply)
-        if self.done or close:
-            self._finish(close)
-        else:
-            self.discarding = True
+        self._write_local_reply(status, body, extra, ops, close)
+
+    def _write_local_reply(
+        self,
+        status: int,
+        body: bytes,
+        extra: list[tuple[bytes, bytes]] | None,
+        ops: HeaderOps,
+        close: bool,
+    ) -> None:
+        raise NotImplementedError
 
     def on_stream_idle(self) -> None:
         recovery.stream_idle(self)

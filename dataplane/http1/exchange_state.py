@@ -1,4 +1,5 @@
-"""What an exchange knows, declared once with its defaults.
+"""What an exchange knows, declared once with its defaults, and what it needs from the
+client side that carries it (an HTTP/1.1 connection or one HTTP/2 stream).
 
 Class-level defaults mean a new exchange sets only what differs from them, which measured
 cheaper than initialising every attribute per request. ``Exchange`` adds the behaviour.
@@ -8,15 +9,60 @@ from __future__ import annotations
 
 import asyncio
 from enum import IntEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from dataplane.config.route_table import ClusterTarget, ForwardAction, RetryPolicy, RouteEntry
 
 if TYPE_CHECKING:
     from dataplane.chain import HttpChain
+    from dataplane.clock import Clock
+    from dataplane.http1.exchange import Exchange
+    from dataplane.http2.pool import Http2Pool
+    from dataplane.http2.upstream import UpstreamStream
+    from dataplane.stats import ProxyStats
     from dataplane.upstream.balancer import ClusterBalancer
     from dataplane.upstream.connection import UpstreamConnection
+    from dataplane.upstream.mirror import MirrorHead
     from dataplane.upstream.pool import EndpointPool
+
+Fields = list[tuple[bytes, bytes]]
+
+
+class Downstream(Protocol):
+    """The client side of an exchange: ``DownstreamConnection`` or ``Http2Stream``."""
+
+    PAUSE_BODY: int
+    PAUSE_UPSTREAM: int
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def stats(self) -> ProxyStats: ...
+    @property
+    def buffer_limit(self) -> int: ...
+    @property
+    def peer(self) -> bytes: ...
+    @property
+    def draining(self) -> bool: ...
+    @property
+    def transport(self) -> asyncio.Transport | None: ...
+
+    def write(self, data: bytes) -> None:
+        """HTTP/1.1 bytes for the client (only the HTTP/1.1 exchange writes them)."""
+        ...
+
+    def set_paused(self, reason: int, paused: bool) -> None:
+        """Stop (or resume) taking request bytes from the client for ``reason``."""
+        ...
+
+    def abort(self) -> None:
+        """Give up on the response half-sent: reset the connection or the stream."""
+        ...
+
+    def exchange_finished(self, exchange: Exchange, close: bool) -> None: ...
+    def start_tunnel(self, exchange: Exchange) -> None: ...
 
 
 class BodyKind(IntEnum):
@@ -58,6 +104,10 @@ class ExchangeState:
     retry: RetryPolicy | None = None
     cluster = ""
     upstream_head = b""
+    # An h2c cluster: the request goes as HTTP/2 header fields, the body unframed.
+    upstream_h2 = False
+    upstream_fields: Fields | None = None
+    request_trailers: Fields | None = None
     # Framed request body not yet written upstream (and, with a retry policy, kept to replay).
     pending: list[bytes] | None = None
     pending_size = 0
@@ -65,11 +115,11 @@ class ExchangeState:
     replay_size = 0
     mirror_body: list[bytes] | None = None
     mirrors: list[ClusterBalancer] | None = None
-    mirror_lines = b""
-    upstream_host = b""
+    # The upstream request as mirrors copy it.
+    mirror_head: MirrorHead | None = None
     early_tunnel: list[bytes] | None = None
-    upstream: UpstreamConnection | None = None
-    connecting: EndpointPool | None = None
+    upstream: UpstreamConnection | UpstreamStream | None = None
+    connecting: EndpointPool | Http2Pool | None = None
     route_timer: asyncio.TimerHandle | None = None
     try_timer: asyncio.TimerHandle | None = None
     backoff_timer: asyncio.TimerHandle | None = None

@@ -1,4 +1,8 @@
-"""The request head sent upstream: rewrites, x-forwarded-*, x-request-id, header mutations."""
+"""The request head sent upstream: rewrites, x-forwarded-*, x-request-id, header mutations.
+
+``forwarded_request`` works out what goes upstream whatever the protocol; the two builders
+serialize it as an HTTP/1.1 head or as HTTP/2 header fields (h2c clusters).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,9 @@ from typing import TYPE_CHECKING
 
 from dataplane.config.header_mutation import apply_ops
 from dataplane.config.route_table import ClusterTarget, ForwardAction, RouteEntry
+from dataplane.http1.exchange_state import BodyKind, Fields
 from dataplane.http1.wire import CRLF
+from dataplane.upstream.mirror import MirrorHead
 
 if TYPE_CHECKING:
     from dataplane.chain import HttpChain
@@ -26,14 +32,14 @@ def new_request_id() -> bytes:
     return b"%b-%b-%b-%b-%b" % (digits[:8], digits[8:12], digits[12:16], digits[16:20], digits[20:])
 
 
-def build_upstream_head(
+def forwarded_request(
     exchange: Exchange,
     route: RouteEntry,
     action: ForwardAction,
     backend: ClusterTarget,
     chain: HttpChain,
-) -> bytes:
-    """The request line and headers for the upstream, with every mutation applied."""
+) -> tuple[bytes, bytes, Fields]:
+    """The request target, the host and the headers (mutated in place) for the upstream."""
     head = exchange.head
     settings = chain.settings
     request_target = exchange.target
@@ -66,11 +72,22 @@ def build_upstream_head(
         headers.append((b"te", b"trailers"))
     if backend.request_ops:
         apply_ops(backend.request_ops, headers)
-    lines = [head.method + b" " + request_target + b" HTTP/1.1\r\n"]
-    lines += [name + b": " + value + CRLF for name, value in headers]
     if action.mirrors:
-        exchange.mirror_lines = b"".join(lines)
-        exchange.upstream_host = host
+        exchange.mirror_head = MirrorHead(head.method, request_target, host, list(headers))
+    return request_target, host, headers
+
+
+def build_upstream_head(
+    exchange: Exchange,
+    route: RouteEntry,
+    action: ForwardAction,
+    backend: ClusterTarget,
+    chain: HttpChain,
+) -> bytes:
+    """The request line and headers for an HTTP/1.1 upstream, with every mutation applied."""
+    request_target, host, headers = forwarded_request(exchange, route, action, backend, chain)
+    lines = [exchange.head.method + b" " + request_target + b" HTTP/1.1\r\n"]
+    lines += [name + b": " + value + CRLF for name, value in headers]
     lines.append(b"host: " + host + CRLF)
     body_kind = exchange.body_kind
     if body_kind == 1:
@@ -81,3 +98,24 @@ def build_upstream_head(
         lines.append(b"connection: upgrade\r\nupgrade: " + exchange.upgrade + CRLF)
     lines.append(CRLF)
     return b"".join(lines)
+
+
+def build_upstream_fields(
+    exchange: Exchange,
+    route: RouteEntry,
+    action: ForwardAction,
+    backend: ClusterTarget,
+    chain: HttpChain,
+) -> Fields:
+    """The header fields for an HTTP/2 upstream (h2c), pseudo-headers first."""
+    request_target, host, headers = forwarded_request(exchange, route, action, backend, chain)
+    fields = [
+        (b":method", exchange.head.method),
+        (b":scheme", b"http"),
+        (b":authority", host),
+        (b":path", request_target),
+        *headers,
+    ]
+    if exchange.body_kind is BodyKind.LENGTH:
+        fields.append((b"content-length", exchange.content_length or b"0"))
+    return fields

@@ -16,6 +16,7 @@ from dataplane.http1.exchange_state import Framing
 
 if TYPE_CHECKING:
     from dataplane.http1.exchange import Exchange
+    from dataplane.http2.upstream import UpstreamStream
     from dataplane.upstream.connection import UpstreamConnection
 
 # Request body kept for retries; beyond it the request is no longer retried.
@@ -60,7 +61,7 @@ def connect_failed(exchange: Exchange) -> None:
         exchange.local_reply(503, replies.CONNECT_FAILURE)
 
 
-def upstream_lost(exchange: Exchange, connection: UpstreamConnection) -> None:
+def upstream_lost(exchange: Exchange, connection: UpstreamConnection | UpstreamStream) -> None:
     """The upstream connection closed before the exchange was done with it."""
     if connection is not exchange.upstream or exchange.finished:
         return
@@ -69,10 +70,7 @@ def upstream_lost(exchange: Exchange, connection: UpstreamConnection) -> None:
         exchange._finish(True)
     elif exchange.response_started:
         if exchange.until_close:
-            # A response delimited by the connection's end: that end is its end.
-            if exchange.framing is Framing.CHUNKED:
-                exchange.conn.write(b"0\r\n\r\n")
-            exchange._finish(not exchange.keep_alive)
+            exchange.end_at_upstream_close()
         else:
             exchange.conn.abort()
             exchange._finish(True)
@@ -87,16 +85,13 @@ def upstream_lost(exchange: Exchange, connection: UpstreamConnection) -> None:
             exchange.local_reply(503, replies.UPSTREAM_RESET)
 
 
-def _never_reached_server(exchange: Exchange, connection: UpstreamConnection) -> bool:
-    """A kept-alive connection the server had closed before our request got there: the
-    request is tried once more on another connection, as it reached no application."""
+def _never_reached_server(
+    exchange: Exchange, connection: UpstreamConnection | UpstreamStream
+) -> bool:
+    """A request that reached no application (a kept-alive connection the server had closed,
+    an HTTP/2 stream refused or beyond a GOAWAY) is tried once more on another connection."""
     replayable = exchange.replay is not None or not exchange.body_kind
-    return bool(
-        connection.reuses
-        and not connection.got_bytes
-        and replayable
-        and exchange.attempts < 2 + exchange.retries
-    )
+    return connection.unprocessed() and replayable and exchange.attempts < 2 + exchange.retries
 
 
 def try_timed_out(exchange: Exchange) -> None:
@@ -161,7 +156,7 @@ def log_access(exchange: Exchange, access_log: AccessLog) -> None:
         method=head.method.decode("latin-1"),
         path=exchange.target.decode("latin-1"),
         authority=exchange.host_header.decode("latin-1"),
-        protocol="HTTP/1.0" if exchange.version_10 else "HTTP/1.1",
+        protocol=exchange.protocol_name,
         response_code=exchange.status,
         route_name=route.name if route else "",
         upstream_cluster=exchange.cluster,

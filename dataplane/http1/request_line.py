@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 
 from dataplane.config.listener import HostPortStrip, HttpSettings
 from dataplane.http1.exchange import Exchange
-from dataplane.http1.exchange_state import BodyKind
+from dataplane.http1.exchange_state import BodyKind, Downstream
 from dataplane.http1.path import normalize_path
+from dataplane.http1.response import Http1Exchange
 from dataplane.request import RequestHead
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ def interpret_head(conn: DownstreamConnection, chain: HttpChain | None) -> Excha
     host_header = host or b""
     settings = chain.settings if chain is not None else None
     if settings is not None and settings.rewrites_request_head:
-        host_header, path, url = _rewrite_head(conn, settings, host_header, path, url)
+        host_header, path, url = rewrite_head(conn, settings, host_header, path, url)
     head = RequestHead(
         parser.get_method(),
         path,
@@ -68,7 +69,7 @@ def interpret_head(conn: DownstreamConnection, chain: HttpChain | None) -> Excha
         chain.scheme if chain is not None else b"http",
         conn.headers,
     )
-    exchange = Exchange(conn, head, url, host_header)
+    exchange = Http1Exchange(conn, head, url, host_header)
     if not parser.should_keep_alive():
         exchange.keep_alive = False
     if parser.get_http_version() != "1.1":
@@ -88,9 +89,10 @@ def interpret_head(conn: DownstreamConnection, chain: HttpChain | None) -> Excha
     return exchange
 
 
-def _rewrite_head(
-    conn: DownstreamConnection, settings: HttpSettings, host: bytes, path: bytes, url: bytes
+def rewrite_head(
+    conn: Downstream, settings: HttpSettings, host: bytes, path: bytes, url: bytes
 ) -> tuple[bytes, bytes, bytes]:
+    """Strip the host's port and normalize the path, as the connection manager asks."""
     if settings.strip_host_port is not HostPortStrip.NONE and b":" in host:
         host = _strip_port(host, settings.strip_host_port, conn)
     if settings.normalize_path or settings.merge_slashes:
@@ -160,7 +162,7 @@ def _origin_form(url: bytes) -> tuple[bytes, bytes | None]:
     return b"", None
 
 
-def _strip_port(host: bytes, mode: HostPortStrip, conn: DownstreamConnection) -> bytes:
+def _strip_port(host: bytes, mode: HostPortStrip, conn: Downstream) -> bytes:
     if host.startswith(b"["):
         end = host.rfind(b"]:")
         end = end + 1 if end >= 0 else -1

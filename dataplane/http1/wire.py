@@ -34,20 +34,24 @@ def chunk(data: bytes) -> bytes:
 
 
 class DateHeader:
-    """The ``date`` header line, refreshed by the proxy's ticker as Envoy does every 500 ms."""
+    """The ``date`` header, refreshed by the proxy's ticker as Envoy does every 500 ms: as an
+    HTTP/1.1 line and as an HTTP/2 field."""
 
-    __slots__ = ("line", "second")
+    __slots__ = ("field", "line", "second")
 
     def __init__(self) -> None:
         self.second = -1
         self.line = b""
+        self.field = (b"date", b"")
         self.refresh()
 
     def refresh(self) -> None:
         now = int(time.time())
         if now != self.second:
             self.second = now
-            self.line = b"date: " + formatdate(now, usegmt=True).encode() + CRLF
+            value = formatdate(now, usegmt=True).encode()
+            self.line = b"date: " + value + CRLF
+            self.field = (b"date", value)
 
 
 DATE = DateHeader()

@@ -10,6 +10,7 @@ from functools import reduce
 from math import gcd
 
 from dataplane.config.cluster import ClusterConfig
+from dataplane.http2.pool import Http2Pool
 from dataplane.upstream.pool import EndpointPool, UpstreamPools
 
 # A longer schedule would cost memory for no better spread; weights are scaled down to fit.
@@ -39,17 +40,18 @@ def smooth_schedule(weights: list[int]) -> list[int]:
 
 
 class ClusterBalancer:
-    __slots__ = ("config", "cursor", "pools", "schedule")
+    __slots__ = ("config", "cursor", "http2", "pools", "schedule")
 
     def __init__(self, config: ClusterConfig, pools: UpstreamPools) -> None:
         self.config = config
+        self.http2 = config.http2
         self.pools = [pools.pool(config, e.host, e.port) for e in config.endpoints]
         self.schedule = [
             self.pools[i] for i in smooth_schedule([e.weight for e in config.endpoints])
         ]
         self.cursor = -1
 
-    def pick(self) -> EndpointPool | None:
+    def pick(self) -> EndpointPool | Http2Pool | None:
         """The next endpoint; None when the cluster has none. If every endpoint is ejected,
         all are used anyway (Envoy's panic mode)."""
         schedule = self.schedule

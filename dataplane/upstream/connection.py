@@ -15,6 +15,7 @@ import httptools
 from dataplane.write_batch import BatchedWriter, WriteBatch
 
 if TYPE_CHECKING:
+    from dataplane.http2.upstream import UpstreamStream
     from dataplane.upstream.pool import EndpointPool
 
 # Response headers the proxy owns or that only describe this hop.
@@ -36,15 +37,21 @@ _HOP_BY_HOP = frozenset(
 class ResponseSink(Protocol):
     """What an upstream connection reports to the exchange it serves."""
 
-    def on_response_head(self, status: int, response: UpstreamConnection) -> None: ...
+    def on_response_head(
+        self, status: int, response: UpstreamConnection | UpstreamStream
+    ) -> None: ...
     def on_response_body(self, data: bytes) -> None: ...
+    def on_response_trailers(self, trailers: list[tuple[bytes, bytes]]) -> None: ...
     def on_response_end(self) -> None: ...
-    def on_upstream_lost(self, connection: UpstreamConnection) -> None: ...
+    def on_upstream_lost(self, connection: UpstreamConnection | UpstreamStream) -> None: ...
     def on_tunnel_data(self, data: bytes) -> None: ...
     def on_upstream_writable(self, writable: bool) -> None: ...
 
 
 class UpstreamConnection(asyncio.Protocol, BatchedWriter):
+    # An HTTP/1.1 response never ends with its head (HTTP/2's END_STREAM on HEADERS).
+    head_ends_stream = False
+
     __slots__ = (
         "batch",
         "chunked",
@@ -82,8 +89,8 @@ class UpstreamConnection(asyncio.Protocol, BatchedWriter):
         self._reset()
 
     def _reset(self) -> None:
-        # Response header lines, lower-case names, each ending in CRLF.
-        self.headers: list[bytes] = []
+        # Response header fields, lower-case names, hop-by-hop ones left out.
+        self.headers: list[tuple[bytes, bytes]] = []
         self.content_length: bytes | None = None
         self.chunked = False
         self.keep_alive = True
@@ -109,6 +116,15 @@ class UpstreamConnection(asyncio.Protocol, BatchedWriter):
 
     def detach(self) -> None:
         self.exchange = None
+
+    def release(self) -> None:
+        """Back to the pool after a complete exchange."""
+        self.pool.release(self)
+
+    def unprocessed(self) -> bool:
+        """True when a reused connection closed before any answer: the server had closed it
+        before our request got there, so the request reached no application."""
+        return bool(self.reuses and not self.got_bytes)
 
     # asyncio.Protocol
 
@@ -174,8 +190,7 @@ class UpstreamConnection(asyncio.Protocol, BatchedWriter):
             elif name == b"server":
                 self.server = value
             return
-        # Kept serialized: the common response needs no mutation, only forwarding.
-        self.headers.append(name + b": " + value + b"\r\n")
+        self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         exchange = self.exchange

@@ -2,20 +2,20 @@
 
 Pools are keyed by (cluster, host, port) and outlive config swaps, so a new config keeps the
 warm connections of every endpoint it still uses. Ejection after connect failures lives here
-too, for the same reason.
+too, for the same reason. ``Endpoint`` is what every pool shares (limits, ejection);
+``EndpointPool`` holds HTTP/1.1 connections, ``Http2Pool`` (h2c clusters) multiplexes streams.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections import deque
 from collections.abc import Iterable
-from typing import Protocol
 
 from dataplane.clock import Clock
-from dataplane.config.cluster import ClusterConfig, OutlierPolicy
+from dataplane.config.cluster import ClusterConfig
+from dataplane.http2.pool import Http2Pool
 from dataplane.upstream.connection import UpstreamConnection
+from dataplane.upstream.endpoint import ConnectWaiter, Endpoint
 from dataplane.write_batch import WriteBatch
 
 PoolKey = tuple[str, str, int]
@@ -23,32 +23,10 @@ PoolKey = tuple[str, str, int]
 MAX_IDLE = 256
 
 
-class ConnectWaiter(Protocol):
-    def on_upstream_ready(self, connection: UpstreamConnection) -> None: ...
-    def on_connect_failed(self) -> None: ...
+class EndpointPool(Endpoint):
+    """HTTP/1.1 connections to one endpoint, reused one exchange at a time."""
 
-
-class EndpointPool:
-    __slots__ = (
-        "batch",
-        "buffer_limit",
-        "clock",
-        "connect_timeout",
-        "ejected_until",
-        "ejections",
-        "failures",
-        "host",
-        "idle",
-        "idle_timeout",
-        "loop",
-        "max_connections",
-        "max_pending",
-        "outlier",
-        "port",
-        "retired",
-        "size",
-        "waiters",
-    )
+    __slots__ = ("idle",)
 
     def __init__(
         self,
@@ -58,28 +36,8 @@ class EndpointPool:
         batch: WriteBatch,
         clock: Clock,
     ) -> None:
-        self.host = host
-        self.port = port
-        self.loop = loop
-        self.batch = batch
-        self.clock = clock
         self.idle: list[UpstreamConnection] = []
-        self.waiters: deque[ConnectWaiter] = deque()
-        # Open plus connecting connections.
-        self.size = 0
-        self.failures = 0
-        self.ejections = 0
-        self.ejected_until = 0.0
-        self.retired = False
-        self.configure(ClusterConfig("", ()))
-
-    def configure(self, cluster: ClusterConfig) -> None:
-        self.connect_timeout = cluster.connect_timeout
-        self.idle_timeout = cluster.idle_timeout
-        self.buffer_limit = cluster.buffer_limit
-        self.max_connections = cluster.max_connections
-        self.max_pending = cluster.max_pending
-        self.outlier: OutlierPolicy = cluster.outlier
+        super().__init__(host, port, loop, batch, clock)
 
     def acquire(self) -> UpstreamConnection | None:
         idle = self.idle
@@ -101,10 +59,6 @@ class EndpointPool:
             return True
         return False
 
-    def cancel(self, waiter: ConnectWaiter) -> None:
-        with contextlib.suppress(ValueError):
-            self.waiters.remove(waiter)
-
     async def _open(self, waiter: ConnectWaiter) -> None:
         try:
             async with asyncio.timeout(self.connect_timeout):
@@ -113,32 +67,11 @@ class EndpointPool:
                 )
         except (OSError, TimeoutError):
             self.size -= 1
-            self._record_failure()
+            self.record_failure()
             waiter.on_connect_failed()
             return
-        self.failures = 0
-        self.ejections = 0
+        self.connected()
         waiter.on_upstream_ready(connection)
-
-    def _record_failure(self) -> None:
-        self.failures += 1
-        if self.failures < self.outlier.consecutive_failures:
-            return
-        self.failures = 0
-        ejection = min(
-            self.outlier.base_ejection * (1 << min(self.ejections, 16)), self.outlier.max_ejection
-        )
-        self.ejections += 1
-        self.ejected_until = self.loop.time() + ejection
-
-    def is_ejected(self) -> bool:
-        until = self.ejected_until
-        if not until:
-            return False
-        if until <= self.loop.time():
-            self.ejected_until = 0.0
-            return False
-        return True
 
     def release(self, connection: UpstreamConnection) -> None:
         """Take a connection back after a complete exchange; reuse it or close it."""
@@ -190,13 +123,18 @@ class UpstreamPools:
         self.loop = loop
         self.batch = batch
         self.clock = clock
-        self.pools: dict[PoolKey, EndpointPool] = {}
+        self.pools: dict[PoolKey, EndpointPool | Http2Pool] = {}
 
-    def pool(self, cluster: ClusterConfig, host: str, port: int) -> EndpointPool:
+    def pool(self, cluster: ClusterConfig, host: str, port: int) -> EndpointPool | Http2Pool:
         key = (cluster.name, host, port)
         pool = self.pools.get(key)
+        kind = Http2Pool if cluster.http2 else EndpointPool
+        if pool is not None and type(pool) is not kind:
+            # The cluster changed protocol: its connections speak the old one.
+            self.pools.pop(key).retire()
+            pool = None
         if pool is None:
-            pool = self.pools[key] = EndpointPool(host, port, self.loop, self.batch, self.clock)
+            pool = self.pools[key] = kind(host, port, self.loop, self.batch, self.clock)
         pool.configure(cluster)
         return pool
 
@@ -207,5 +145,4 @@ class UpstreamPools:
 
     def sweep(self) -> None:
         for pool in self.pools.values():
-            if pool.idle:
-                pool.close_idle(older_than=pool.idle_timeout)
+            pool.close_idle(older_than=pool.idle_timeout)
