@@ -43,7 +43,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--dataplane", choices=("python", "envoy"), default="envoy")
+    parser.add_argument("--dataplane", choices=("python", "envoy"), default="python")
     args = parser.parse_args()
     children: list[subprocess.Popen[bytes]] = []
     try:
