@@ -237,7 +237,7 @@ def latency_metrics(counters: Snapshot) -> Iterator[Metric]:
         return
     family = HistogramMetricFamily(
         "agw_proxy_upstream_request_duration_seconds",
-        "time from sending a request upstream to its response's end, per cluster",
+        "time from a forwarded request's head to the end of its response, per cluster",
         labels=["cluster"],
     )
     for cluster, histogram in sorted(histograms.items()):

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
+
+# Upper bounds (seconds) of the request latency histogram buckets; one more bucket holds the
+# rest. Prometheus' default buckets, extended down to a millisecond.
+LATENCY_BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class ProxyStats:
@@ -11,6 +16,8 @@ class ProxyStats:
         "downstream_connections_total",
         "requests",
         "upstream_connect_failures",
+        "upstream_latency",
+        "upstream_latency_seconds",
         "upstream_retries",
     )
 
@@ -21,6 +28,17 @@ class ProxyStats:
         self.downstream_connections_total = 0
         self.upstream_connect_failures = 0
         self.upstream_retries = 0
+        # cluster -> bucket counts over LATENCY_BOUNDS (the last is everything above), and the
+        # summed seconds: time from the request head to the end of a forwarded request.
+        self.upstream_latency: dict[str, list[int]] = {}
+        self.upstream_latency_seconds: defaultdict[str, float] = defaultdict(float)
+
+    def observe_latency(self, cluster: str, seconds: float) -> None:
+        counts = self.upstream_latency.get(cluster)
+        if counts is None:
+            counts = self.upstream_latency[cluster] = [0] * (len(LATENCY_BOUNDS) + 1)
+        counts[bisect_left(LATENCY_BOUNDS, seconds)] += 1
+        self.upstream_latency_seconds[cluster] += seconds
 
     def total_requests(self) -> int:
         return sum(self.requests.values())

@@ -12,6 +12,7 @@ The response side written here is HTTP/1.1; ``Http2Exchange`` overrides it for H
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, cast
 
 from dataplane.config.header_mutation import HeaderOps
@@ -393,7 +394,10 @@ class Exchange(ExchangeState):
         if self.route_timer is not None or self.try_timer is not None or self.backoff_timer:
             recovery.cancel_timers(self)
         route = self.route
-        self.conn.stats.requests[(route.name if route else "", self.cluster, self.status)] += 1
+        stats = self.conn.stats
+        stats.requests[(route.name if route else "", self.cluster, self.status)] += 1
+        if self.cluster and self.started_at:
+            stats.observe_latency(self.cluster, time.time() - self.started_at)
         chain = self.chain
         if chain is not None and chain.access_log is not None:
             recovery.log_access(self, chain.access_log)

@@ -82,8 +82,7 @@ def interpret_head(conn: DownstreamConnection, chain: HttpChain | None) -> Excha
         rejection = _apply_special(exchange, special, parser.should_upgrade()) or rejection
     if head.method == b"CONNECT":
         rejection = rejection or 403
-    if chain is not None and chain.access_log is not None:
-        exchange.started_at = time.time()
+    exchange.started_at = time.time()  # access log, and the latency histogram
     if rejection:
         exchange.rejection = rejection
     return exchange

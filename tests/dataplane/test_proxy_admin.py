@@ -139,6 +139,7 @@ async def test_stats_and_metrics_count_requests_and_xds_state(
     assert 'agw_proxy_xds_nacks_total{type="Cluster"} 1.0' in metrics
     assert 'agw_proxy_xds_acked_version{type="Listener",version="' in metrics
     assert "agw_proxy_downstream_connections_active 0.0" in metrics
+    assert 'agw_proxy_upstream_request_duration_seconds_count{cluster="a"} 4.0' in metrics
 
 
 async def test_index_unknown_paths_and_methods(admin: Admin) -> None:
