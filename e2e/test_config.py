@@ -5,8 +5,11 @@ YAML, unknown fields, conflicting listeners) reported while everything else keep
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 from collections import Counter
+from pathlib import Path
 
 import httpx
 
@@ -183,3 +186,36 @@ def test_conflicting_listeners_are_reported(scenario: Scenario) -> None:
         served_by(scenario.eventually_status("x", "/", 200, gateway="conflict", port=8443))
         == "127.0.61.1:9000"
     )
+
+
+def _proxy_pids(agw_pid: int, gateway: str) -> list[int]:
+    """Child processes of `agw run` serving ``gateway`` (by their command line)."""
+    pids = []
+    children = Path(f"/proc/{agw_pid}/task/{agw_pid}/children").read_text().split()
+    for child in children:
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        # agw proxy names its gateway; Envoy runs from the gateway's work directory.
+        if f"--gateway {gateway} " in command or f"/{gateway.replace('/', '_')}/" in command:
+            pids.append(int(child))
+    return pids
+
+
+def test_a_crashed_proxy_is_restarted(scenario: Scenario) -> None:
+    scenario.apply(
+        "crash",
+        m.gateway("crash", NAMESPACE, [m.http_listener("http", 8080)]),
+        m.http_route("crash", NAMESPACE, [to("echo-1")], [{"name": "crash"}]),
+    )
+    scenario.gw.wait_condition("Gateway", NAMESPACE, "crash", "Programmed")
+    scenario.eventually_status("x", "/", 200, gateway="crash")
+    agw = scenario.gw.process.pid
+    (victim,) = eventually(lambda: _proxy_pids(agw, f"{NAMESPACE}/crash"), what="the proxy process")
+    os.kill(victim, signal.SIGKILL)
+    eventually(
+        lambda: _proxy_pids(agw, f"{NAMESPACE}/crash") not in ([], [victim]), what="a new proxy"
+    )
+    scenario.eventually_status("x", "/", 200, gateway="crash")
+    assert "restarting" in scenario.gw.log.read_text()
