@@ -68,12 +68,13 @@ class EchoThread:
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.server: EchoServer | None = None
+        self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=f"echo-{name}", daemon=True)
 
     def __enter__(self) -> EchoThread:
         self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("echo servers did not start")
+        if not self._ready.wait(10) or self.error is not None:
+            raise RuntimeError(f"echo servers did not start: {self.error!r}")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -87,7 +88,11 @@ class EchoThread:
         return self.server.requests.get((host, int(port)), 0)
 
     def _run(self) -> None:
-        asyncio.run(self._main())
+        try:
+            asyncio.run(self._main())
+        except OSError as error:  # e.g. an address in use: say so instead of timing out
+            self.error = error
+            self._ready.set()
 
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
