@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from envoy.config.core.v3.base_pb2 import Node
 from envoy.service.discovery.v3.discovery_pb2 import (
     DeltaDiscoveryRequest,
     DeltaDiscoveryResponse,
@@ -32,11 +31,10 @@ from envoy.service.discovery.v3.discovery_pb2 import (
 from envoy.service.discovery.v3.discovery_pb2 import Resource as ResourceProto
 from google.protobuf.any_pb2 import Any as AnyProto
 
-from controlplane.xds.errors import MissingNodeId, MissingTypeUrl
+from controlplane.xds.machine import StreamMachineBase
 from controlplane.xds.metrics import XdsMetrics
-from controlplane.xds.push_policy import ROUTING_TYPES, PushPolicy
+from controlplane.xds.push_policy import ROUTING_TYPES
 from controlplane.xds.snapshot import Resource, Snapshot, versions_digest
-from controlplane.xds.sync_status import StreamSync
 from translator.xds import type_urls
 
 WILDCARD = "*"
@@ -71,19 +69,14 @@ class _Diff:
         return bool(self.updated or self.removed)
 
 
-class DeltaStream:
+class DeltaStream(StreamMachineBase):
     flavour = "delta"
 
     def __init__(
         self, *, clock: Callable[[], float] = time.time, metrics: XdsMetrics | None = None
     ) -> None:
-        self.node: Node | None = None
-        self.sync = StreamSync()
-        self._clock = clock
-        self._metrics = metrics if metrics is not None else XdsMetrics()
+        super().__init__(clock=clock, metrics=metrics)
         self._types: dict[str, _TypeState] = {}
-        self._nonce = 0
-        self._policy = PushPolicy()
 
     def handle(
         self, request: DeltaDiscoveryRequest, snapshot: Snapshot | None
@@ -92,13 +85,7 @@ class DeltaStream:
         return self.respond(snapshot)
 
     def receive(self, request: DeltaDiscoveryRequest) -> None:
-        if self.node is None:
-            if not request.node.id:
-                raise MissingNodeId("the first request on a stream must carry node.id")
-            self.node = Node()
-            self.node.CopyFrom(request.node)
-        if not request.type_url:
-            raise MissingTypeUrl("an aggregated discovery request must carry type_url")
+        self._identify(request)
         state = self._types.setdefault(request.type_url, _TypeState())
         first = not state.seen
         if first:

@@ -19,15 +19,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from envoy.config.core.v3.base_pb2 import Node
 from envoy.service.discovery.v3.discovery_pb2 import DiscoveryRequest, DiscoveryResponse
 from google.protobuf.any_pb2 import Any as AnyProto
 
-from controlplane.xds.errors import MissingNodeId, MissingTypeUrl
+from controlplane.xds.machine import StreamMachineBase
 from controlplane.xds.metrics import XdsMetrics
-from controlplane.xds.push_policy import ROUTING_TYPES, PushPolicy
+from controlplane.xds.push_policy import ROUTING_TYPES
 from controlplane.xds.snapshot import Resource, Snapshot, versions_digest
-from controlplane.xds.sync_status import StreamSync
 from translator.xds import type_urls
 
 FULL_STATE_TYPES = frozenset({type_urls.LISTENER, type_urls.CLUSTER})
@@ -54,19 +52,14 @@ class _TypeState:
         return self.wildcard or name in self.names
 
 
-class SotwStream:
+class SotwStream(StreamMachineBase):
     flavour = "sotw"
 
     def __init__(
         self, *, clock: Callable[[], float] = time.time, metrics: XdsMetrics | None = None
     ) -> None:
-        self.node: Node | None = None
-        self.sync = StreamSync()
-        self._clock = clock
-        self._metrics = metrics if metrics is not None else XdsMetrics()
+        super().__init__(clock=clock, metrics=metrics)
         self._types: dict[str, _TypeState] = {}
-        self._nonce = 0
-        self._policy = PushPolicy()
 
     def handle(
         self, request: DiscoveryRequest, snapshot: Snapshot | None
@@ -75,13 +68,7 @@ class SotwStream:
         return self.respond(snapshot)
 
     def receive(self, request: DiscoveryRequest) -> None:
-        if self.node is None:
-            if not request.node.id:
-                raise MissingNodeId("the first request on a stream must carry node.id")
-            self.node = Node()
-            self.node.CopyFrom(request.node)
-        if not request.type_url:
-            raise MissingTypeUrl("an aggregated discovery request must carry type_url")
+        self._identify(request)
         state = self._types.setdefault(request.type_url, _TypeState())
         if not state.seen:
             # A first request may carry version and nonce from an earlier stream (reconnect):
