@@ -43,11 +43,22 @@ class Backends:
         self.policies = BackendTlsPolicies(resources)
         self.clusters: dict[str, Cluster] = {}
         self.ca_bundles: dict[str, CaBundle] = {}
+        # Thousands of routes name a few hundred Service ports: resolve each once.
+        self._resolved: dict[tuple[Any, ...], ResolvedBackend | BackendProblem] = {}
 
     def resolve(
         self, source: ReferenceFrom, ref: Any, protocol: UpstreamProtocol | None = None
     ) -> ResolvedBackend | BackendProblem:
         """``protocol`` overrides the one the Service port's appProtocol implies."""
+        key = (source, ref.group, ref.kind, ref.namespace, ref.name, ref.port, protocol)
+        found = self._resolved.get(key)
+        if found is None:
+            found = self._resolved[key] = self._resolve(source, ref, protocol)
+        return found
+
+    def _resolve(
+        self, source: ReferenceFrom, ref: Any, protocol: UpstreamProtocol | None
+    ) -> ResolvedBackend | BackendProblem:
         group = ref.group or ""
         kind = ref.kind or "Service"
         namespace = ref.namespace or source.namespace

@@ -15,18 +15,18 @@ from translator.ir import HeaderMutation, HeaderValue
 def apply_request_mutation(target: Message, mutation: HeaderMutation) -> None:
     if mutation.is_empty():
         return
-    target.request_headers_to_add.extend(_header_options(mutation))
+    target.request_headers_to_add.extend(header_options(mutation))
     target.request_headers_to_remove.extend(mutation.remove)
 
 
 def apply_response_mutation(target: Message, mutation: HeaderMutation) -> None:
     if mutation.is_empty():
         return
-    target.response_headers_to_add.extend(_header_options(mutation))
+    target.response_headers_to_add.extend(header_options(mutation))
     target.response_headers_to_remove.extend(mutation.remove)
 
 
-def _header_options(mutation: HeaderMutation) -> list[Message]:
+def header_options(mutation: HeaderMutation) -> list[Message]:
     overwrite = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
     append = base_pb2.HeaderValueOption.APPEND_IF_EXISTS_OR_ADD
     return [_option(header, overwrite) for header in mutation.set] + [

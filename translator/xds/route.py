@@ -17,6 +17,7 @@ from google.protobuf.message import Message
 from translator.ir import (
     ForwardAction,
     HeaderMatch,
+    HeaderMutation,
     PathMatch,
     PathMatchKind,
     QueryParamMatch,
@@ -30,7 +31,7 @@ from translator.ir import (
 from translator.xds.cors import build_cors_policy
 from translator.xds.extensions import CORS_FILTER, pack
 from translator.xds.forward import INVALID_BACKEND_STATUS, build_route_action, has_valid_backend
-from translator.xds.header_mutation import apply_request_mutation, apply_response_mutation
+from translator.xds.header_mutation import apply_response_mutation, header_options
 from translator.xds.metadata import origin_metadata
 from translator.xds.redirect import build_redirect
 
@@ -59,6 +60,7 @@ class _Memo:
     def __init__(self) -> None:
         self.actions: dict[tuple[int, PathMatch | None], Message] = {}
         self.origins: dict[str, Message] = {}
+        self.mutations: dict[int, list[Message]] = {}
 
     def route_action(self, action: ForwardAction, path: PathMatch) -> Message:
         # A path rewrite depends on the match; everything else only on the action.
@@ -66,6 +68,13 @@ class _Memo:
         built = self.actions.get(key)
         if built is None:
             built = self.actions[key] = build_route_action(action, path)
+        return built
+
+    def request_headers(self, mutation: HeaderMutation) -> list[Message]:
+        """The header options of a rule's request modifier, shared by its matches."""
+        built = self.mutations.get(id(mutation))
+        if built is None:
+            built = self.mutations[id(mutation)] = header_options(mutation)
         return built
 
     def origin(self, origin: str) -> Message:
@@ -112,7 +121,9 @@ def build_route(
         )
     else:
         built.direct_response.CopyFrom(_direct_response(action.status_code, action.body))
-    apply_request_mutation(built, route.request_headers)
+    if not route.request_headers.is_empty():
+        built.request_headers_to_add.extend(memo.request_headers(route.request_headers))
+        built.request_headers_to_remove.extend(route.request_headers.remove)
     apply_response_mutation(built, route.response_headers)
     if route.origin:
         built.metadata.CopyFrom(memo.origin(route.origin))
