@@ -166,6 +166,19 @@ class ProxyAdmin:
             writer.close()
 
 
+# TCP and UDP proxy counters, shown under their own names in /stats.
+STREAM_COUNTERS = (
+    "tcp_connections_active",
+    "tcp_connections_total",
+    "tcp_bytes_received",
+    "tcp_bytes_sent",
+    "udp_sessions_active",
+    "udp_sessions_total",
+    "udp_datagrams_received",
+    "udp_datagrams_dropped",
+)
+
+
 def stat_lines(admin: ProxyAdmin) -> Iterator[tuple[str, int | str]]:
     """Envoy-style stat names and values."""
     counters = admin.runtime.counters()
@@ -176,6 +189,8 @@ def stat_lines(admin: ProxyAdmin) -> Iterator[tuple[str, int | str]]:
     yield "downstream_cx_total", counters.get("downstream_connections_total", 0)
     yield "upstream_cx_connect_fail", counters.get("upstream_connect_failures", 0)
     yield "upstream_rq_retry", counters.get("upstream_retries", 0)
+    for name in STREAM_COUNTERS:
+        yield name, counters.get(name, 0)
     for route, cluster, code, count in counters.get("requests", ()):
         yield f"route.{route or '(none)'}.cluster.{cluster or '(none)'}.rq_{code}", count
     for index, snapshot in admin.runtime.worker_counters().items():
@@ -216,8 +231,18 @@ class ProxyCollector(Collector):
             ("downstream_connections", "downstream_connections_total", "accepted connections"),
             ("upstream_connect_failures", "upstream_connect_failures", "failed connects"),
             ("upstream_retries", "upstream_retries", "upstream request retries"),
+            ("tcp_connections", "tcp_connections_total", "proxied TCP connections"),
+            ("tcp_bytes_received", "tcp_bytes_received", "bytes from TCP clients"),
+            ("tcp_bytes_sent", "tcp_bytes_sent", "bytes to TCP clients"),
+            ("udp_sessions", "udp_sessions_total", "UDP client sessions"),
+            ("udp_datagrams_received", "udp_datagrams_received", "datagrams from clients"),
+            ("udp_datagrams_dropped", "udp_datagrams_dropped", "datagrams dropped"),
         ):
             yield CounterMetricFamily(f"agw_proxy_{name}", text, value=counters.get(key, 0))
+        for name in ("tcp_connections_active", "udp_sessions_active"):
+            yield GaugeMetricFamily(
+                f"agw_proxy_{name}", name.replace("_", " "), value=counters.get(name, 0)
+            )
         yield from latency_metrics(counters)
         yield GaugeMetricFamily("agw_proxy_ready", "1 when /ready is 200", value=admin.is_ready)
         yield GaugeMetricFamily(

@@ -2,6 +2,8 @@
 
 A connection starts as HTTP/1.1 when every filter chain's codec is HTTP1; otherwise a
 ``ProtocolDetector`` first tells HTTP/1.1 from HTTP/2 (ALPN, or the connection preface).
+A listener with tcp_proxy chains accepts through a ``StreamAcceptor`` instead, which peeks the
+ClientHello and hands each connection to the chain its SNI selects, HTTP or stream.
 """
 
 from __future__ import annotations
@@ -19,11 +21,15 @@ from dataplane.http1.downstream import DownstreamConnection
 from dataplane.http2.detect import ProtocolDetector
 from dataplane.http2.downstream import Http2Connection
 from dataplane.stats import ProxyStats
+from dataplane.tcp.acceptor import StreamAcceptor, Target
+from dataplane.tcp.chain import TcpChain
+from dataplane.tcp.session import TcpSession
 from dataplane.tls import match_server_name
 from dataplane.write_batch import WriteBatch
 
 SocketFactory = Callable[[str, int], socket.socket]
 Chains = tuple[tuple[FilterChainConfig, HttpChain, ssl.SSLContext | None], ...]
+TcpChains = tuple[TcpChain, ...]
 LISTEN_BACKLOG = 1024
 
 
@@ -35,12 +41,16 @@ class ListenerConnection(Protocol):
     def abort(self) -> None: ...
 
 
-def bind_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+def bind_socket(
+    host: str, port: int, *, reuse_port: bool = False, datagram: bool = False
+) -> socket.socket:
     """The default socket factory; a worker pool passes sockets it bound once instead."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_DGRAM if datagram else socket.SOCK_STREAM)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if not datagram:
+            # For UDP this would let a second socket steal the port silently.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if reuse_port:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
@@ -63,28 +73,60 @@ class BoundListener:
         clock: Clock,
         stats: ProxyStats,
         batch: WriteBatch,
+        tcp_chains: TcpChains = (),
     ) -> None:
         self.loop = loop
         self.clock = clock
         self.stats = stats
         self.batch = batch
-        self.update(config, chains)
+        self.update(config, chains, tcp_chains)
         self.connections: set[ListenerConnection] = set()
         self.draining = False
         self.server: asyncio.Server | None = None
+        self.acceptor: StreamAcceptor | None = None
+        self.base_context: ssl.SSLContext | None = None
         self.address: tuple[str, int] = (config.host, config.port)
 
     async def start(self, sock: socket.socket, base_context: ssl.SSLContext | None) -> None:
         """Serve on ``sock``. A TLS listener's ``base_context`` is its own (never shared): its
         SNI callback hands each handshake the context of the chain the name selects."""
-        context = base_context
+        context = self.base_context = base_context
         if context is not None:
             context.sni_callback = self._select_certificate
-        self.server = await self.loop.create_server(
-            self._new_connection, sock=sock, backlog=LISTEN_BACKLOG, ssl=context
-        )
+        if self.config.carries_streams:
+            self.acceptor = StreamAcceptor(self, sock)
+            self.acceptor.start()
+        else:
+            self.server = await self.loop.create_server(
+                self._new_connection, sock=sock, backlog=LISTEN_BACKLOG, ssl=context
+            )
         bound = sock.getsockname()
         self.address = (str(bound[0]), int(bound[1]))
+
+    @property
+    def buffer_limit(self) -> int:
+        return self.config.buffer_limit
+
+    def stream_target(self, server_name: str | None) -> Target | None:
+        """Who takes a connection the acceptor inspected: the best-matching chain by SNI, HTTP
+        or tcp_proxy (in config order on a tie); None when no chain matches."""
+        best_score = -1
+        target: Target | None = None
+        for entry in self.chains:
+            score = match_server_name(server_name, entry[0].server_names)
+            if score > best_score:
+                best_score = score
+                context = self.base_context if entry[0].tls is not None else None
+                target = (self._new_connection, context)
+        for chain in self.tcp_chains:
+            score = match_server_name(server_name, chain.config.server_names)
+            if score > best_score:
+                best_score = score
+                target = (self._stream_factory(chain), chain.context)
+        return target
+
+    def _stream_factory(self, chain: TcpChain) -> Callable[[], asyncio.BaseProtocol]:
+        return lambda: TcpSession(self, chain)
 
     def _new_connection(self) -> asyncio.Protocol:
         if self.serves_http2:
@@ -162,10 +204,11 @@ class BoundListener:
     def connection_closed(self, connection: ListenerConnection) -> None:
         self.connections.discard(connection)
 
-    def update(self, config: ListenerConfig, chains: Chains) -> None:
+    def update(self, config: ListenerConfig, chains: Chains, tcp_chains: TcpChains = ()) -> None:
         """Attach a new config; requests that start from now on use it."""
         self.config = config
         self.chains = chains
+        self.tcp_chains = tcp_chains
         self.single_chain = chains[0][1] if len(chains) == 1 else None
         codecs = {chain.http.codec for chain in config.filter_chains}
         self.serves_http1 = codecs != {CodecType.HTTP2}
@@ -176,6 +219,8 @@ class BoundListener:
         self.draining = True
         if self.server is not None:
             self.server.close()
+        if self.acceptor is not None:
+            self.acceptor.close()
         for connection in list(self.connections):
             connection.drain()
         if self.connections:
@@ -186,5 +231,7 @@ class BoundListener:
             connection.abort()
 
     def check_timeouts(self, now: float) -> None:
+        if self.acceptor is not None:
+            self.acceptor.check_timeouts(now)
         for connection in list(self.connections):
             connection.check_timeouts(now)

@@ -4,30 +4,35 @@
 a listener whose address stays keeps its socket and its connections (requests that start after
 the swap use the new routes), a new address is bound, a vanished one stops accepting and its
 connections drain. Sockets come from a factory so a worker pool can hand in sockets it bound
-once and shares (SO_REUSEPORT).
+once and shares (SO_REUSEPORT). UDP listeners (udp_proxy) are kept apart: a TCP and a UDP
+listener may share an address and port.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 from collections.abc import Mapping
 
 from dataplane.access_log import AccessLog
 from dataplane.chain import HttpChain
 from dataplane.clock import Clock
-from dataplane.config.listener import FilterChainConfig, ListenerConfig
+from dataplane.config.listener import DownstreamTls, ListenerConfig
 from dataplane.config.runtime import EMPTY_CONFIG, RuntimeConfig
 from dataplane.errors import InvalidConfig, ListenerBindError
 from dataplane.http1.wire import DATE
-from dataplane.listener import BoundListener, Chains, SocketFactory, bind_socket
+from dataplane.listener import BoundListener, Chains, SocketFactory, TcpChains, bind_socket
 from dataplane.stats import ProxyStats
+from dataplane.tcp.chain import TcpChain
 from dataplane.tls import fingerprint, server_context
+from dataplane.udp.listener import UdpListener
 from dataplane.upstream.balancer import ClusterBalancer
 from dataplane.upstream.pool import UpstreamPools
 from dataplane.write_batch import WriteBatch
 
 TICK_SECONDS = 0.5
+bind_datagram_socket: SocketFactory = functools.partial(bind_socket, datagram=True)
 # Pools sweep their idle connections every this many ticks.
 _POOL_SWEEP_TICKS = 10
 
@@ -37,10 +42,12 @@ class Proxy:
         self,
         *,
         socket_factory: SocketFactory = bind_socket,
+        datagram_socket_factory: SocketFactory = bind_datagram_socket,
         tick_seconds: float = TICK_SECONDS,
     ) -> None:
         self.loop = asyncio.get_running_loop()
         self.socket_factory = socket_factory
+        self.datagram_socket_factory = datagram_socket_factory
         self.tick_seconds = tick_seconds
         self.clock = Clock(self.loop.time())
         self.stats = ProxyStats()
@@ -48,6 +55,7 @@ class Proxy:
         self.pools = UpstreamPools(self.loop, self.batch, self.clock)
         self.config: RuntimeConfig = EMPTY_CONFIG
         self.listeners: dict[tuple[str, int], BoundListener] = {}
+        self.udp_listeners: dict[tuple[str, int], UdpListener] = {}
         self._draining: list[BoundListener] = []
         self._access_logs: dict[str, AccessLog] = {}
         self._tls_contexts: dict[str, ssl.SSLContext] = {}
@@ -60,18 +68,29 @@ class Proxy:
         balancers = {name: ClusterBalancer(c, self.pools) for name, c in config.clusters.items()}
         contexts: dict[str, ssl.SSLContext] = {}
         planned = {
-            (lc.host, lc.port): (lc, self._chains(lc, config, balancers, contexts))
+            (lc.host, lc.port): (
+                lc,
+                self._chains(lc, config, balancers, contexts),
+                self._tcp_chains(lc, config, balancers, contexts),
+            )
             for lc in config.listeners.values()
+            if lc.udp is None
         }
         for key, bound in list(self.listeners.items()):
-            if key not in planned or bound.config.is_tls != planned[key][0].is_tls:
+            plan = planned.get(key)
+            if (
+                plan is None
+                or bound.config.is_tls != plan[0].is_tls
+                or bound.config.carries_streams != plan[0].carries_streams
+            ):
                 self._retire(self.listeners.pop(key))
-        for key, (listener_config, chains) in planned.items():
+        for key, (listener_config, chains, tcp_chains) in planned.items():
             existing = self.listeners.get(key)
             if existing is None:
-                self.listeners[key] = await self._bind(listener_config, chains, config)
+                self.listeners[key] = await self._bind(listener_config, chains, tcp_chains, config)
             else:
-                existing.update(listener_config, chains)
+                existing.update(listener_config, chains, tcp_chains)
+        self._apply_udp(config, balancers)
         self._tls_contexts = contexts
         self.pools.retire_all_but(
             (c.name, e.host, e.port) for c in config.clusters.values() for e in c.endpoints
@@ -101,28 +120,81 @@ class Proxy:
                 access_log=access_log,
                 scheme=b"https" if chain.tls is not None else b"http",
             )
-            chains.append((chain, http, self._tls_context(chain, config, contexts)))
+            context = self._tls_context(chain.name, chain.tls, config, contexts, http=True)
+            chains.append((chain, http, context))
         return tuple(chains)
 
+    def _tcp_chains(
+        self,
+        listener: ListenerConfig,
+        config: RuntimeConfig,
+        balancers: Mapping[str, ClusterBalancer],
+        contexts: dict[str, ssl.SSLContext],
+    ) -> TcpChains:
+        return tuple(
+            TcpChain(
+                chain,
+                balancers,
+                self._tls_context(chain.name, chain.tls, config, contexts, http=False),
+            )
+            for chain in listener.tcp_chains
+        )
+
     def _tls_context(
-        self, chain: FilterChainConfig, config: RuntimeConfig, contexts: dict[str, ssl.SSLContext]
+        self,
+        chain_name: str,
+        tls: DownstreamTls | None,
+        config: RuntimeConfig,
+        contexts: dict[str, ssl.SSLContext],
+        *,
+        http: bool,
     ) -> ssl.SSLContext | None:
-        tls = chain.tls
         if tls is None:
             return None
-        pairs = self._pairs(chain, config)
-        key = fingerprint(pairs, tls.alpn)
+        pairs = self._pairs(chain_name, tls, config)
+        key = fingerprint(pairs, tls.alpn, http=http)
         context = contexts.get(key) or self._tls_contexts.get(key)
         if context is None:
-            context = server_context(pairs, tls.alpn)
+            context = server_context(pairs, tls.alpn, http=http)
         contexts[key] = context
         return context
 
+    def _apply_udp(self, config: RuntimeConfig, balancers: Mapping[str, ClusterBalancer]) -> None:
+        """UDP listeners: bound, updated or closed (a datagram socket has nothing to drain)."""
+        planned = {(lc.host, lc.port): lc for lc in config.listeners.values() if lc.udp is not None}
+        for key in [k for k in self.udp_listeners if k not in planned]:
+            self.udp_listeners.pop(key).close()
+        for key, listener_config in planned.items():
+            assert listener_config.udp is not None
+            balancer = balancers.get(listener_config.udp.cluster)
+            existing = self.udp_listeners.get(key)
+            if existing is not None:
+                existing.update(listener_config, balancer)
+                continue
+            try:
+                sock = self.datagram_socket_factory(listener_config.host, listener_config.port)
+            except OSError as exc:
+                raise ListenerBindError(
+                    f"Listener {listener_config.name!r}: cannot bind UDP "
+                    f"{listener_config.host}:{listener_config.port}: {exc}"
+                ) from exc
+            udp = UdpListener(
+                listener_config, balancer, loop=self.loop, clock=self.clock, stats=self.stats
+            )
+            udp.start(sock)
+            self.udp_listeners[key] = udp
+
     async def _bind(
-        self, listener: ListenerConfig, chains: Chains, config: RuntimeConfig
+        self, listener: ListenerConfig, chains: Chains, tcp_chains: TcpChains, config: RuntimeConfig
     ) -> BoundListener:
         bound = BoundListener(
-            listener, chains, loop=self.loop, clock=self.clock, stats=self.stats, batch=self.batch
+            listener,
+            chains,
+            loop=self.loop,
+            clock=self.clock,
+            stats=self.stats,
+            batch=self.batch,
+            tcp_chains=tcp_chains,
         )
         try:
             sock = self.socket_factory(listener.host, listener.port)
@@ -131,21 +203,22 @@ class Proxy:
                 f"Listener {listener.name!r}: cannot bind {listener.host}:{listener.port}: {exc}"
             ) from exc
         base = None
-        first = listener.filter_chains[0]
-        if first.tls is not None:
+        first = listener.filter_chains[0] if listener.filter_chains else None
+        if first is not None and first.tls is not None:
             # A context of its own: the SNI callback set on it belongs to this listener.
-            base = server_context(self._pairs(first, config), first.tls.alpn)
+            base = server_context(self._pairs(first.name, first.tls, config), first.tls.alpn)
         await bound.start(sock, base)
         return bound
 
     @staticmethod
-    def _pairs(chain: FilterChainConfig, config: RuntimeConfig) -> list[tuple[bytes, bytes]]:
-        assert chain.tls is not None
-        pairs = list(chain.tls.inline_certificates)
-        for name in chain.tls.secret_names:
+    def _pairs(
+        chain_name: str, tls: DownstreamTls, config: RuntimeConfig
+    ) -> list[tuple[bytes, bytes]]:
+        pairs = list(tls.inline_certificates)
+        for name in tls.secret_names:
             certificate = config.certificates.get(name)
             if certificate is None:
-                raise InvalidConfig(f"filter chain {chain.name!r}: secret {name!r} is missing")
+                raise InvalidConfig(f"filter chain {chain_name!r}: secret {name!r} is missing")
             pairs.append((certificate.certificate_chain, certificate.private_key))
         return pairs
 
@@ -161,6 +234,9 @@ class Proxy:
         for bound in self.listeners.values():
             if bound.config.name == listener_name:
                 return bound.address
+        for udp in self.udp_listeners.values():
+            if udp.config.name == listener_name:
+                return udp.address
         return None
 
     def _tick(self) -> None:
@@ -169,6 +245,8 @@ class Proxy:
         DATE.refresh()
         for bound in (*self.listeners.values(), *self._draining):
             bound.check_timeouts(now)
+        for udp in self.udp_listeners.values():
+            udp.check_timeouts(now)
         self._draining = [b for b in self._draining if b.connections]
         self._ticks += 1
         if self._ticks % _POOL_SWEEP_TICKS == 0:
@@ -180,6 +258,9 @@ class Proxy:
         for bound in list(self.listeners.values()):
             self._retire(bound)
         self.listeners.clear()
+        for udp in self.udp_listeners.values():
+            udp.close()
+        self.udp_listeners.clear()
         deadline = self.loop.time() + drain_seconds
         while any(b.connections for b in self._draining) and self.loop.time() < deadline:
             await asyncio.sleep(0.01)

@@ -15,6 +15,14 @@ class ProxyStats:
         "downstream_connections_active",
         "downstream_connections_total",
         "requests",
+        "tcp_bytes_received",
+        "tcp_bytes_sent",
+        "tcp_connections_active",
+        "tcp_connections_total",
+        "udp_datagrams_dropped",
+        "udp_datagrams_received",
+        "udp_sessions_active",
+        "udp_sessions_total",
         "upstream_connect_failures",
         "upstream_latency",
         "upstream_latency_seconds",
@@ -32,6 +40,16 @@ class ProxyStats:
         # summed seconds: time from the request head to the end of a forwarded request.
         self.upstream_latency: dict[str, list[int]] = {}
         self.upstream_latency_seconds: defaultdict[str, float] = defaultdict(float)
+        # tcp_proxy streams; bytes are counted as received from and sent to the downstream.
+        self.tcp_connections_active = 0
+        self.tcp_connections_total = 0
+        self.tcp_bytes_received = 0
+        self.tcp_bytes_sent = 0
+        # udp_proxy sessions and datagrams (from clients; dropped either way).
+        self.udp_sessions_active = 0
+        self.udp_sessions_total = 0
+        self.udp_datagrams_received = 0
+        self.udp_datagrams_dropped = 0
 
     def observe_latency(self, cluster: str, seconds: float) -> None:
         counts = self.upstream_latency.get(cluster)

@@ -16,15 +16,18 @@ SERVED_ALPN = ("h2", "http/1.1")
 
 
 def server_context(
-    certificates: Iterable[tuple[bytes, bytes]], alpn: Iterable[str]
+    certificates: Iterable[tuple[bytes, bytes]], alpn: Iterable[str], *, http: bool = True
 ) -> ssl.SSLContext:
-    """A server context holding every (chain, key) pair; OpenSSL picks by key type."""
+    """A server context holding every (chain, key) pair; OpenSSL picks by key type. A
+    tcp_proxy chain (``http=False``) offers its ALPN list as given, and nothing when empty."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     for chain, key in certificates:
         _load_pair(context, chain, key)
-    offered = [p for p in alpn if p in SERVED_ALPN] or ["http/1.1"]
-    context.set_alpn_protocols(offered)
+    if http:
+        context.set_alpn_protocols([p for p in alpn if p in SERVED_ALPN] or ["http/1.1"])
+    elif alpn := list(alpn):
+        context.set_alpn_protocols(alpn)
     return context
 
 
@@ -43,25 +46,36 @@ def _load_pair(context: ssl.SSLContext, chain: bytes, key: bytes) -> None:
             raise InvalidConfig(f"a TLS certificate or key could not be loaded: {exc}") from exc
 
 
-def fingerprint(certificates: Iterable[tuple[bytes, bytes]], alpn: Iterable[str]) -> str:
+def fingerprint(
+    certificates: Iterable[tuple[bytes, bytes]], alpn: Iterable[str], *, http: bool = True
+) -> str:
     digest = hashlib.sha256()
     for chain, key in certificates:
         digest.update(chain)
         digest.update(key)
     digest.update(",".join(alpn).encode())
+    digest.update(b"http" if http else b"tcp")
     return digest.hexdigest()
 
 
+# Above any wildcard score (a wildcard scores the length of its suffix, at most 253).
+EXACT_MATCH = 1 << 16
+
+
 def match_server_name(server_name: str | None, patterns: tuple[str, ...]) -> int:
-    """How well a chain's server names match: 2 exact, 1 wildcard, 0 catch-all, -1 none."""
+    """How well a chain's server names match, as Envoy ranks them: ``EXACT_MATCH``, else the
+    length of the longest matching ``*.suffix`` (so a longer wildcard wins), 0 for a chain
+    without names (the catch-all), -1 for no match."""
     if not patterns:
         return 0
     if server_name is None:
         return -1
     name = server_name.lower()
     if name in patterns:
-        return 2
+        return EXACT_MATCH
+    best = -1
     for pattern in patterns:
-        if pattern.startswith("*.") and name.endswith(pattern[1:]) and len(name) > len(pattern) - 1:
-            return 1
-    return -1
+        suffix = pattern[1:]
+        if pattern.startswith("*.") and name.endswith(suffix) and len(name) > len(suffix):
+            best = max(best, len(suffix))
+    return best

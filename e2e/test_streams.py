@@ -40,13 +40,6 @@ def l4_route(
     }
 
 
-def needs_stream_proxy(scenario: Scenario) -> None:
-    """The agw proxy has no TCP, TLS passthrough or UDP proxy yet (issue 5): these scenarios
-    run on Envoy only until it does."""
-    if scenario.gw.dataplane == "python":
-        pytest.skip("agw proxy: TCP, TLS passthrough and UDP proxying not implemented yet")
-
-
 def listener(name: str, port: int, protocol: str, **extra: Any) -> dict[str, Any]:
     return {
         "name": name,
@@ -167,7 +160,6 @@ def tls_exchange(
 
 
 def test_tls_passthrough_by_sni(scenario: Scenario, tls_backends: None, ca: trustme.CA) -> None:
-    needs_stream_proxy(scenario)
     scenario.apply(
         "passthrough",
         m.gateway("pass", NAMESPACE, [listener("tls", 8443, "TLS", tls={"mode": "Passthrough"})]),
@@ -209,7 +201,6 @@ def _tls_or_none(address: str, port: int, sni: str, ca: trustme.CA) -> bytes | N
 
 
 def test_tls_terminate_to_tcp(scenario: Scenario, tls_backends: None, ca: trustme.CA) -> None:
-    needs_stream_proxy(scenario)
     cert = ca.issue_cert("term.example.com")
     scenario.apply(
         "terminate",
@@ -270,7 +261,6 @@ def tcp_exchange(address: str, port: int, payload: bytes = b"hi") -> bytes:
 
 
 def test_tcp_weighted_over_two_ports(scenario: Scenario, stream_backends: None) -> None:
-    needs_stream_proxy(scenario)
     scenario.apply(
         "tcp",
         m.gateway("tcp", NAMESPACE, [listener("a", 9000, "TCP"), listener("b", 9001, "TCP")]),
@@ -308,7 +298,6 @@ def udp_exchange(address: str, port: int, payload: bytes = b"hi") -> bytes | Non
 
 
 def test_udp_weighted(scenario: Scenario, stream_backends: None) -> None:
-    needs_stream_proxy(scenario)
     scenario.apply(
         "udp",
         m.gateway("udp", NAMESPACE, [listener("dns", 5353, "UDP")]),

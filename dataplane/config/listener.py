@@ -18,6 +18,14 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 
 from dataplane.config.cluster import Http2Options, http2_options
+from dataplane.config.l4 import (
+    TCP_PROXY_FILTER,
+    UDP_PROXY_FILTER,
+    TcpProxySettings,
+    UdpProxySettings,
+    compile_tcp_proxy,
+    compile_udp_proxy,
+)
 from dataplane.config.route import locate, websocket_setting
 from dataplane.config.support import check_fields
 from dataplane.config.values import data_source_bytes, seconds
@@ -27,6 +35,8 @@ HCM_FILTER = "envoy.filters.network.http_connection_manager"
 # Streams a client may open at once on one HTTP/2 connection (Envoy: unlimited).
 DOWNSTREAM_HTTP2 = Http2Options(max_concurrent_streams=256)
 TLS_TRANSPORT = "envoy.transport_sockets.tls"
+# Envoy's listener_filters_timeout default: how long a client may take to send its ClientHello.
+DEFAULT_INSPECTION_TIMEOUT = 15.0
 
 
 class ServerHeader(IntEnum):
@@ -98,16 +108,43 @@ class FilterChainConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TcpChainConfig:
+    """A filter chain whose only network filter is tcp_proxy: passthrough, or TLS terminate
+    when ``tls`` is set."""
+
+    name: str
+    server_names: tuple[str, ...]
+    proxy: TcpProxySettings
+    tls: DownstreamTls | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ListenerConfig:
     name: str
     host: str
     port: int
+    # The HttpConnectionManager chains; ``tcp_chains`` holds the tcp_proxy ones.
     filter_chains: tuple[FilterChainConfig, ...]
     buffer_limit: int = 1 << 20
+    tcp_chains: tuple[TcpChainConfig, ...] = ()
+    # The tls_inspector listener filter is configured: SNI selects the chain.
+    inspects_tls: bool = False
+    inspection_timeout: float = DEFAULT_INSPECTION_TIMEOUT
+    # Set on a UDP listener (which has no filter chains).
+    udp: UdpProxySettings | None = None
 
     @property
     def is_tls(self) -> bool:
-        return any(chain.tls is not None for chain in self.filter_chains)
+        chains: tuple[FilterChainConfig | TcpChainConfig, ...] = (
+            *self.filter_chains,
+            *self.tcp_chains,
+        )
+        return any(chain.tls is not None for chain in chains)
+
+    @property
+    def carries_streams(self) -> bool:
+        """Connections are accepted by the stream acceptor (peek, then pick a chain)."""
+        return bool(self.tcp_chains)
 
 
 def compile_listener(listener: Any) -> tuple[ListenerConfig, dict[str, Any]]:
@@ -117,31 +154,64 @@ def compile_listener(listener: Any) -> tuple[ListenerConfig, dict[str, Any]]:
     address = listener.address.socket_address
     if not address.address:
         raise InvalidConfig(f"{where}: a socket_address is required")
+    if address.protocol == address.UDP:
+        return _udp_listener(listener, where), {}
+    inline_routes: dict[str, Any] = {}
     try:
         for listener_filter in listener.listener_filters:
             _unpack(
                 listener_filter.typed_config, tls_inspector_pb2.TlsInspector(), "ListenerFilter"
             )
-        inline_routes: dict[str, Any] = {}
-        chains = tuple(_filter_chain(chain, inline_routes) for chain in listener.filter_chains)
+        chains = [_filter_chain(chain, inline_routes) for chain in listener.filter_chains]
     except ConfigRejected as exc:
         raise locate(exc, where) from None
     if not chains:
         raise InvalidConfig(f"{where}: at least one filter chain is required")
-    if len({chain.tls is None for chain in chains}) > 1:
+    http_chains = tuple(c for c in chains if isinstance(c, FilterChainConfig))
+    if len({chain.tls is None for chain in http_chains}) > 1:
         raise UnsupportedValue("Listener.filter_chains (TLS and plaintext mixed)", "", where)
     config = ListenerConfig(
         name=listener.name,
         host=address.address,
         port=address.port_value,
-        filter_chains=chains,
+        filter_chains=http_chains,
         buffer_limit=(
             listener.per_connection_buffer_limit_bytes.value
             if listener.HasField("per_connection_buffer_limit_bytes")
             else 1 << 20
         ),
+        tcp_chains=tuple(c for c in chains if isinstance(c, TcpChainConfig)),
+        inspects_tls=bool(listener.listener_filters),
+        inspection_timeout=(
+            seconds(listener.listener_filters_timeout)
+            if listener.HasField("listener_filters_timeout")
+            else DEFAULT_INSPECTION_TIMEOUT
+        ),
     )
     return config, inline_routes
+
+
+def _udp_listener(listener: Any, where: str) -> ListenerConfig:
+    if listener.filter_chains:
+        raise UnsupportedField("Listener.filter_chains (on a UDP listener)", where)
+    filters = listener.listener_filters
+    if len(filters) != 1 or filters[0].name != UDP_PROXY_FILTER:
+        names = [f.name for f in filters]
+        raise UnsupportedValue(
+            "Listener.listener_filters (UDP: exactly one udp_proxy)", names, where
+        )
+    try:
+        settings = compile_udp_proxy(filters[0].typed_config)
+    except ConfigRejected as exc:
+        raise locate(exc, where) from None
+    address = listener.address.socket_address
+    return ListenerConfig(
+        name=listener.name,
+        host=address.address,
+        port=address.port_value,
+        filter_chains=(),
+        udp=settings,
+    )
 
 
 def _unpack(any_message: Any, target: Any, path: str) -> Any:
@@ -151,19 +221,25 @@ def _unpack(any_message: Any, target: Any, path: str) -> Any:
     return target
 
 
-def _filter_chain(chain: Any, inline_routes: dict[str, Any]) -> FilterChainConfig:
+def _filter_chain(chain: Any, inline_routes: dict[str, Any]) -> FilterChainConfig | TcpChainConfig:
     match = chain.filter_chain_match
     if match.transport_protocol not in ("", "tls", "raw_buffer"):
         raise UnsupportedValue("FilterChainMatch.transport_protocol", match.transport_protocol)
-    if len(chain.filters) != 1 or chain.filters[0].name != HCM_FILTER:
+    if len(chain.filters) != 1 or chain.filters[0].name not in (HCM_FILTER, TCP_PROXY_FILTER):
         names = [f.name for f in chain.filters]
-        raise UnsupportedValue("FilterChain.filters (only one HttpConnectionManager)", names)
-    manager = _unpack(chain.filters[0].typed_config, hcm_pb2.HttpConnectionManager(), "Filter")
+        raise UnsupportedValue(
+            "FilterChain.filters (one HttpConnectionManager or one TcpProxy)", names
+        )
     tls = _downstream_tls(chain.transport_socket) if chain.HasField("transport_socket") else None
+    server_names = tuple(name.lower() for name in match.server_names)
+    if chain.filters[0].name == TCP_PROXY_FILTER:
+        proxy = compile_tcp_proxy(chain.filters[0].typed_config)
+        return TcpChainConfig(chain.name, server_names, proxy, tls)
+    manager = _unpack(chain.filters[0].typed_config, hcm_pb2.HttpConnectionManager(), "Filter")
     http = _http_settings(manager, inline_routes)
     return FilterChainConfig(
         name=chain.name,
-        server_names=tuple(name.lower() for name in match.server_names),
+        server_names=server_names,
         http=http,
         tls=_served_alpn(tls, http.codec) if tls is not None else None,
     )

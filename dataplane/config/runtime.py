@@ -112,13 +112,18 @@ def _has_every_reference(
             return False
         if chain.tls is not None and any(n not in certificates for n in chain.tls.secret_names):
             return False
+    for tcp_chain in listener.tcp_chains:
+        tls = tcp_chain.tls
+        if tls is not None and any(n not in certificates for n in tls.secret_names):
+            return False
     return True
 
 
 def _check_unique_addresses(listeners: Any) -> None:
-    seen: dict[tuple[str, int], str] = {}
+    # A TCP and a UDP listener may share an address and port.
+    seen: dict[tuple[str, int, bool], str] = {}
     for listener in listeners:
-        key = (listener.host, listener.port)
+        key = (listener.host, listener.port, listener.udp is not None)
         if key in seen and listener.port != 0:
             raise InvalidConfig(
                 f"Listener {listener.name!r}: {key[0]}:{key[1]} is already used by "

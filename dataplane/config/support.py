@@ -65,26 +65,41 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
             _f("name"),
             _f("address"),
             _f("filter_chains"),
-            _f("listener_filters", "only envoy.filters.listener.tls_inspector"),
+            _f(
+                "listener_filters",
+                "envoy.filters.listener.tls_inspector (TCP); "
+                "envoy.filters.udp_listener.udp_proxy (UDP, exactly one)",
+            ),
+            _f("listener_filters_timeout", "TLS inspection deadline, default 15s"),
             _f("per_connection_buffer_limit_bytes", "write-buffer high-water mark"),
             _f("traffic_direction", "informational"),
             _f("stat_prefix", "informational"),
+            _f("udp_listener_config", "required with a UDP address"),
         ),
     ),
+    MessageSupport(_L + "UdpListenerConfig", (), "defaults only"),
     MessageSupport(_L + "ListenerFilter", (_f("name"), _f("typed_config"))),
     MessageSupport(
         _L + "FilterChain",
         (
             _f("name"),
             _f("filter_chain_match"),
-            _f("filters", "exactly one: envoy.filters.network.http_connection_manager"),
+            _f(
+                "filters",
+                "exactly one: envoy.filters.network.http_connection_manager "
+                "or envoy.filters.network.tcp_proxy",
+            ),
             _f("transport_socket", "envoy.transport_sockets.tls (DownstreamTlsContext)"),
         ),
     ),
     MessageSupport(
         _L + "FilterChainMatch",
         (
-            _f("server_names", "exact and *.suffix; chosen by SNI"),
+            _f(
+                "server_names",
+                "exact, then the longest *.suffix, then a chain without names; chosen by the "
+                "SNI the tls_inspector reads (passthrough chains included)",
+            ),
             _f("transport_protocol", "raw_buffer or tls"),
         ),
     ),
@@ -92,8 +107,46 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
     MessageSupport(_C + "Address", (_f("socket_address"),)),
     MessageSupport(
         _C + "SocketAddress",
-        (_f("address"), _f("port_value"), _f("protocol", values=("TCP",))),
+        (_f("address"), _f("port_value"), _f("protocol", values=("TCP", "UDP"))),
     ),
+    MessageSupport(
+        "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+        (
+            _f("stat_prefix"),
+            _f("cluster", "a cluster without endpoints closes the connection at once"),
+            _f("weighted_clusters", "smooth weighted round robin per connection"),
+            _f("idle_timeout", "default 1h; 0 disables"),
+            _f(
+                "max_connect_attempts",
+                "default 1; each further attempt goes to the next endpoint the balancer picks",
+            ),
+        ),
+        "byte splicing with backpressure and half-close; TLS passthrough by SNI or, with a "
+        "DownstreamTlsContext on the chain, TLS termination",
+    ),
+    MessageSupport(
+        "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster",
+        (_f("clusters"),),
+    ),
+    MessageSupport(
+        "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster.ClusterWeight",
+        (_f("name"), _f("weight")),
+    ),
+    MessageSupport(
+        "envoy.extensions.filters.udp.udp_proxy.v3.UdpProxyConfig",
+        (
+            _f("stat_prefix"),
+            _f("cluster", "deprecated form of a Route in matcher.on_no_match"),
+            _f("matcher", "on_no_match with a Route action only"),
+            _f("idle_timeout", "per client session, default 60s"),
+        ),
+        "one session per client address, each with its own upstream socket to an endpoint "
+        "chosen by weighted round robin; at most 16384 sessions per listener and worker",
+    ),
+    MessageSupport("envoy.extensions.filters.udp.udp_proxy.v3.Route", (_f("cluster"),)),
+    MessageSupport("xds.type.matcher.v3.Matcher", (_f("on_no_match"),)),
+    MessageSupport("xds.type.matcher.v3.Matcher.OnMatch", (_f("action"),)),
+    MessageSupport("xds.core.v3.TypedExtensionConfig", (_f("name"), _f("typed_config"))),
     MessageSupport(
         _HCM + "HttpConnectionManager",
         (
@@ -383,7 +436,11 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
         (
             _f("tls_certificates"),
             _f("tls_certificate_sds_secret_configs"),
-            _f("alpn_protocols", "h2 and http/1.1, as the codec_type allows; none: http/1.1"),
+            _f(
+                "alpn_protocols",
+                "HTTP chains: h2 and http/1.1, as the codec_type allows, none: http/1.1; "
+                "tcp_proxy chains: offered as listed, none: no ALPN",
+            ),
         ),
     ),
     MessageSupport(_TLS + "SdsSecretConfig", (_f("name"), _f("sds_config"))),

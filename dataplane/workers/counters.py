@@ -20,8 +20,14 @@ COUNTERS = (
     "downstream_connections_total",
     "upstream_connect_failures",
     "upstream_retries",
+    "tcp_connections_total",
+    "tcp_bytes_received",
+    "tcp_bytes_sent",
+    "udp_sessions_total",
+    "udp_datagrams_received",
+    "udp_datagrams_dropped",
 )
-GAUGES = ("downstream_connections_active",)
+GAUGES = ("downstream_connections_active", "tcp_connections_active", "udp_sessions_active")
 Snapshot = dict[str, Any]
 
 

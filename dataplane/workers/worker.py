@@ -53,7 +53,10 @@ class Worker:
         self.writer = writer
         self.index = index
         self.stats_interval = stats_interval
-        self.proxy = Proxy(socket_factory=functools.partial(bind_socket, reuse_port=True))
+        self.proxy = Proxy(
+            socket_factory=functools.partial(bind_socket, reuse_port=True),
+            datagram_socket_factory=functools.partial(bind_socket, reuse_port=True, datagram=True),
+        )
         self.drain_seconds: float | None = None
         self.drain_requested = asyncio.Event()
 
