@@ -213,12 +213,32 @@ def run_gateway(dataplane: str, workdir: Path) -> Iterator[Gateway]:
             raise RuntimeError(f"agw run exited: {log.read_text()[-2000:]}")
         yield gateway
     finally:
+        children = _children(process.pid)
         process.send_signal(signal.SIGTERM)
         try:
-            process.wait(20)
+            code = process.wait(20)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(10)
+            raise AssertionError("agw run did not stop within 20 s of SIGTERM") from None
+        # A clean stop: exit status 0 and every proxy it started gone with it.
+        assert code == 0, f"agw run exited {code}: {log.read_text()[-2000:]}"
+        left = [pid for pid in children if Path(f"/proc/{pid}").exists() and not _is_zombie(pid)]
+        assert not left, f"agw run left proxies running: {left}"
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return True
 
 
 def _ready(admin: str) -> bool:
