@@ -125,7 +125,7 @@ def _downstream_tls(tls: DownstreamTls) -> Message:
         ],
         alpn_protocols=list(tls.alpn_protocols),
     )
-    context = tls_pb2.DownstreamTlsContext(common_tls_context=common)
+    # Messages passed to a constructor are copied: finish ``common`` before building on it.
     validation = tls.client_validation
     if validation is not None:
         defaults = common_pb2.CertificateValidationContext()
@@ -143,6 +143,8 @@ def _downstream_tls(tls: DownstreamTls) -> Message:
                 ),
             )
         )
+    context = tls_pb2.DownstreamTlsContext(common_tls_context=common)
+    if validation is not None:
         context.require_client_certificate.value = validation.required
     return base_pb2.TransportSocket(name=TLS_TRANSPORT_SOCKET, typed_config=pack(context))
 

@@ -15,10 +15,18 @@ from envoy.config.core.v3 import config_source_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
-from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
+from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
 
 from tests.translator.xds import xds_samples
-from translator.ir import L4Backend, Listener, ListenerProtocol, UdpFilterChain
+from translator.ir import (
+    ClientValidation,
+    DownstreamTls,
+    HttpFilterChain,
+    L4Backend,
+    Listener,
+    ListenerProtocol,
+    UdpFilterChain,
+)
 from translator.xds.errors import UnsupportedListenerProtocol
 from translator.xds.listener import build_listener
 
@@ -115,3 +123,17 @@ def test_a_udp_chain_on_a_stream_listener_is_refused() -> None:
 
     with pytest.raises(UnsupportedListenerProtocol, match="needs a UDP listener"):
         build_listener(listener)
+
+
+@pytest.mark.parametrize("required", [True, False])
+def test_client_validation_reaches_the_tls_context(required: bool) -> None:
+    tls = DownstreamTls(("secret/default/a",), client_validation=ClientValidation("ca/x", required))
+    chain = HttpFilterChain("c", ("a.example.com",), "rc", tls)
+    built = build_listener(Listener("l", "127.0.0.1", 443, ListenerProtocol.HTTPS, (chain,)))
+    context = tls_pb2.DownstreamTlsContext()
+    assert built.filter_chains[0].transport_socket.typed_config.Unpack(context)
+    combined = context.common_tls_context.combined_validation_context
+    assert combined.validation_context_sds_secret_config.name == "ca/x"
+    assert context.require_client_certificate.value is required
+    untrusted = combined.default_validation_context.trust_chain_verification
+    assert (untrusted == common_pb2.CertificateValidationContext.ACCEPT_UNTRUSTED) is not required
