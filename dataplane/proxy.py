@@ -25,7 +25,7 @@ from dataplane.http1.wire import DATE
 from dataplane.listener import BoundListener, Chains, SocketFactory, TcpChains, bind_socket
 from dataplane.stats import ProxyStats
 from dataplane.tcp.chain import TcpChain
-from dataplane.tls import fingerprint, server_context
+from dataplane.tls import ClientCheck, fingerprint, server_context
 from dataplane.udp.listener import UdpListener
 from dataplane.upstream.balancer import ClusterBalancer
 from dataplane.upstream.pool import UpstreamPools
@@ -152,10 +152,11 @@ class Proxy:
         if tls is None:
             return None
         pairs = self._pairs(chain_name, tls, config)
-        key = fingerprint(pairs, tls.alpn, http=http)
+        check = client_check(tls, config)
+        key = fingerprint(pairs, tls.alpn, http=http, client_check=check)
         context = contexts.get(key) or self._tls_contexts.get(key)
         if context is None:
-            context = server_context(pairs, tls.alpn, http=http)
+            context = server_context(pairs, tls.alpn, http=http, client_check=check)
         contexts[key] = context
         return context
 
@@ -206,7 +207,11 @@ class Proxy:
         first = listener.filter_chains[0] if listener.filter_chains else None
         if first is not None and first.tls is not None:
             # A context of its own: the SNI callback set on it belongs to this listener.
-            base = server_context(self._pairs(first.name, first.tls, config), first.tls.alpn)
+            base = server_context(
+                self._pairs(first.name, first.tls, config),
+                first.tls.alpn,
+                client_check=client_check(first.tls, config),
+            )
         await bound.start(sock, base)
         return bound
 
@@ -276,3 +281,22 @@ class Proxy:
             self._ticker = None
         for access_log in self._access_logs.values():
             access_log.close()
+
+
+def client_check(tls: DownstreamTls, config: RuntimeConfig) -> ClientCheck | None:
+    """The client-certificate validation of a chain (see ``dataplane.tls`` for the modes)."""
+    validation = tls.client_validation
+    if validation is None:
+        return None
+    ca_pem = validation.ca_pem
+    if validation.ca_secret is not None:
+        ca_pem = config.trust_bundles.get(validation.ca_secret)
+    if ca_pem is None:
+        raise InvalidConfig(f"client validation: CA bundle {validation.ca_secret!r} is missing")
+    if tls.require_client_certificate:
+        mode = ssl.CERT_REQUIRED
+    elif validation.accept_untrusted:
+        mode = ssl.CERT_NONE
+    else:
+        mode = ssl.CERT_OPTIONAL
+    return ClientCheck(ca_pem, mode)

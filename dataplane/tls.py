@@ -1,4 +1,23 @@
-"""TLS termination: one ``ssl.SSLContext`` per certificate set, chosen by SNI."""
+"""TLS contexts: for termination, one ``ssl.SSLContext`` per certificate set (chosen by SNI),
+optionally validating client certificates; for origination, a client context per cluster.
+
+Client validation modes, from the DownstreamTlsContext:
+
+- ``require_client_certificate`` with a CA: ``CERT_REQUIRED``; a client without a certificate
+  the CA signed fails the handshake.
+- a CA without ``require_client_certificate``: ``CERT_OPTIONAL``; a client may send no
+  certificate, but one it sends must verify.
+- ``trust_chain_verification: ACCEPT_UNTRUSTED`` (Gateway API ``AllowInsecureFallback``): Envoy
+  requests a certificate and accepts any. The ``ssl`` module offers no verify callback, and with
+  ``CERT_OPTIONAL`` OpenSSL aborts the handshake on a certificate that does not verify (a
+  context trusting nothing fails every certificate), so agw uses ``CERT_NONE``: it does not ask
+  for a certificate at all. Every handshake succeeds either way; the difference is only that no
+  CertificateRequest is sent, which agw can afford because it never reads the client
+  certificate afterwards (no XFCC, no certificate-based authorization).
+
+OpenSSL keeps the verify mode of the context a connection started with when the SNI callback
+switches contexts, so a listener's base context carries the same validation as its chains.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +26,7 @@ import os
 import ssl
 import tempfile
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from dataplane.errors import InvalidConfig
 
@@ -15,15 +35,30 @@ from dataplane.errors import InvalidConfig
 SERVED_ALPN = ("h2", "http/1.1")
 
 
+@dataclass(frozen=True, slots=True)
+class ClientCheck:
+    """Client-certificate validation on a server context: the trusted CAs (PEM) and the mode."""
+
+    ca_pem: bytes
+    mode: ssl.VerifyMode
+
+
 def server_context(
-    certificates: Iterable[tuple[bytes, bytes]], alpn: Iterable[str], *, http: bool = True
+    certificates: Iterable[tuple[bytes, bytes]],
+    alpn: Iterable[str],
+    *,
+    http: bool = True,
+    client_check: ClientCheck | None = None,
 ) -> ssl.SSLContext:
     """A server context holding every (chain, key) pair; OpenSSL picks by key type. A
     tcp_proxy chain (``http=False``) offers its ALPN list as given, and nothing when empty."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     for chain, key in certificates:
-        _load_pair(context, chain, key)
+        load_pair(context, chain, key)
+    if client_check is not None and client_check.mode is not ssl.CERT_NONE:
+        load_trust(context, client_check.ca_pem, None)
+        context.verify_mode = client_check.mode
     if http:
         context.set_alpn_protocols([p for p in alpn if p in SERVED_ALPN] or ["http/1.1"])
     elif alpn := list(alpn):
@@ -31,7 +66,38 @@ def server_context(
     return context
 
 
-def _load_pair(context: ssl.SSLContext, chain: bytes, key: bytes) -> None:
+def client_context(
+    ca_pem: bytes | None,
+    ca_file: str | None,
+    certificate: tuple[bytes, bytes] | None,
+    alpn: Iterable[str],
+) -> ssl.SSLContext:
+    """A context for connections to a backend: the chain must verify against the given trust;
+    names are checked by the caller against the cluster's subject alt names, not the SNI
+    (Envoy verifies no hostname unless told which names to expect)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_REQUIRED
+    load_trust(context, ca_pem, ca_file)
+    if certificate is not None:
+        load_pair(context, *certificate)
+    if alpn := list(alpn):
+        context.set_alpn_protocols(alpn)
+    return context
+
+
+def load_trust(context: ssl.SSLContext, ca_pem: bytes | None, ca_file: str | None) -> None:
+    try:
+        if ca_pem is not None:
+            context.load_verify_locations(cadata=ca_pem.decode("ascii"))
+        if ca_file is not None:
+            context.load_verify_locations(cafile=ca_file)
+    except (ssl.SSLError, ValueError, OSError) as exc:
+        raise InvalidConfig(f"a trusted CA bundle could not be loaded: {exc}") from exc
+
+
+def load_pair(context: ssl.SSLContext, chain: bytes, key: bytes) -> None:
     # The ssl module loads certificates only from files: write them where only we can read.
     with tempfile.TemporaryDirectory(prefix="agw-tls-") as directory:
         cert_path = os.path.join(directory, "chain.pem")
@@ -47,9 +113,16 @@ def _load_pair(context: ssl.SSLContext, chain: bytes, key: bytes) -> None:
 
 
 def fingerprint(
-    certificates: Iterable[tuple[bytes, bytes]], alpn: Iterable[str], *, http: bool = True
+    certificates: Iterable[tuple[bytes, bytes]],
+    alpn: Iterable[str],
+    *,
+    http: bool = True,
+    client_check: ClientCheck | None = None,
 ) -> str:
     digest = hashlib.sha256()
+    if client_check is not None:
+        digest.update(client_check.ca_pem)
+        digest.update(str(int(client_check.mode)).encode())
     for chain, key in certificates:
         digest.update(chain)
         digest.update(key)

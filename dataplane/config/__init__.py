@@ -5,11 +5,11 @@ from dataplane.config.listener import FilterChainConfig, HttpSettings, ListenerC
 from dataplane.config.route_table import RouteEntry, RouteTable, VirtualHostTable
 from dataplane.config.runtime import (
     EMPTY_CONFIG,
-    CertificateConfig,
     RuntimeConfig,
     XdsResources,
     compile_config,
 )
+from dataplane.config.tls_context import CertificateConfig
 
 __all__ = [
     "EMPTY_CONFIG",

@@ -8,6 +8,7 @@ from typing import Any
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 
 from dataplane.config.support import check_fields
+from dataplane.config.tls_context import UpstreamTls, compile_upstream_tls
 from dataplane.config.values import seconds
 from dataplane.errors import InvalidConfig, UnsupportedField, UnsupportedValue
 
@@ -62,6 +63,8 @@ class ClusterConfig:
     max_concurrent_streams: int = DEFAULT_MAX_STREAMS
     stream_window: int = DEFAULT_STREAM_WINDOW
     connection_window: int = DEFAULT_CONNECTION_WINDOW
+    # TLS to the endpoints (transport_socket); its context is built once secrets are resolved.
+    tls: UpstreamTls | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +127,11 @@ def compile_cluster(cluster: Any, assignment: Any | None) -> ClusterConfig:
         max_concurrent_streams=options.max_concurrent_streams,
         stream_window=options.stream_window,
         connection_window=options.connection_window,
+        tls=(
+            compile_upstream_tls(cluster.transport_socket, where)
+            if cluster.HasField("transport_socket")
+            else None
+        ),
     )
 
 

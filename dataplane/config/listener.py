@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from envoy.config.accesslog.v3 import accesslog_pb2
 from envoy.extensions.access_loggers.file.v3 import file_pb2
 from envoy.extensions.access_loggers.stream.v3 import stream_pb2
+from envoy.extensions.filters.http.cors.v3 import cors_pb2
 from envoy.extensions.filters.http.fault.v3 import fault_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
 from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
@@ -26,15 +28,15 @@ from dataplane.config.l4 import (
     compile_tcp_proxy,
     compile_udp_proxy,
 )
-from dataplane.config.route import locate, websocket_setting
+from dataplane.config.route import CORS_FILTER, locate, websocket_setting
 from dataplane.config.support import check_fields
+from dataplane.config.tls_context import TLS_TRANSPORT, Validation, compile_validation
 from dataplane.config.values import data_source_bytes, seconds
 from dataplane.errors import ConfigRejected, InvalidConfig, UnsupportedField, UnsupportedValue
 
 HCM_FILTER = "envoy.filters.network.http_connection_manager"
 # Streams a client may open at once on one HTTP/2 connection (Envoy: unlimited).
 DOWNSTREAM_HTTP2 = Http2Options(max_concurrent_streams=256)
-TLS_TRANSPORT = "envoy.transport_sockets.tls"
 # Envoy's listener_filters_timeout default: how long a client may take to send its ClientHello.
 DEFAULT_INSPECTION_TIMEOUT = 15.0
 
@@ -85,6 +87,8 @@ class HttpSettings:
     access_logs: tuple[str, ...] = ()
     codec: CodecType = CodecType.AUTO
     http2: Http2Options = DOWNSTREAM_HTTP2
+    # The cors filter is in the chain: routes' CorsPolicy configs take effect.
+    cors: bool = False
 
     @property
     def rewrites_request_head(self) -> bool:
@@ -97,6 +101,14 @@ class DownstreamTls:
     secret_names: tuple[str, ...]
     inline_certificates: tuple[tuple[bytes, bytes], ...]
     alpn: tuple[str, ...]
+    # Client-certificate validation (its CA may be an SDS name the runtime config resolves).
+    client_validation: Validation | None = None
+    require_client_certificate: bool = False
+
+    @property
+    def client_ca_secret(self) -> str | None:
+        validation = self.client_validation
+        return validation.ca_secret if validation is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +269,26 @@ def _downstream_tls(socket: Any) -> DownstreamTls:
     names = tuple(config.name for config in common.tls_certificate_sds_secret_configs)
     if not inline and not names:
         raise InvalidConfig("DownstreamTlsContext: a certificate is required")
-    return DownstreamTls(names, inline, tuple(common.alpn_protocols))
+    validation = compile_validation(common)
+    required = context.require_client_certificate.value
+    if validation is not None:
+        if validation.ca_file is not None:
+            raise UnsupportedField("DownstreamTlsContext...trusted_ca.filename")
+        if validation.subject_alt_names:
+            raise UnsupportedField("DownstreamTlsContext...match_typed_subject_alt_names")
+        if required and validation.accept_untrusted:
+            raise UnsupportedValue(
+                "DownstreamTlsContext.require_client_certificate (with ACCEPT_UNTRUSTED)", True
+            )
+    elif required:
+        raise InvalidConfig("DownstreamTlsContext: require_client_certificate needs a CA")
+    return DownstreamTls(
+        names,
+        inline,
+        tuple(common.alpn_protocols),
+        client_validation=validation,
+        require_client_certificate=required,
+    )
 
 
 def _served_alpn(tls: DownstreamTls, codec: CodecType) -> DownstreamTls:
@@ -266,7 +297,7 @@ def _served_alpn(tls: DownstreamTls, codec: CodecType) -> DownstreamTls:
     if excluded is None or excluded not in tls.alpn:
         return tls
     alpn = tuple(protocol for protocol in tls.alpn if protocol != excluded)
-    return DownstreamTls(tls.secret_names, tls.inline_certificates, alpn)
+    return dataclasses.replace(tls, alpn=alpn)
 
 
 def _http_settings(manager: Any, inline_routes: dict[str, Any]) -> HttpSettings:
@@ -277,7 +308,7 @@ def _http_settings(manager: Any, inline_routes: dict[str, Any]) -> HttpSettings:
         route_config = manager.rds.route_config_name
     else:
         raise InvalidConfig("HttpConnectionManager: rds or route_config is required")
-    _check_http_filters(manager.http_filters)
+    cors = _check_http_filters(manager.http_filters)
     common = manager.common_http_protocol_options
     defaults = HttpSettings(route_config)
     strip = HostPortStrip.NONE
@@ -323,14 +354,22 @@ def _http_settings(manager: Any, inline_routes: dict[str, Any]) -> HttpSettings:
         access_logs=tuple(_access_log(entry) for entry in manager.access_log),
         codec=CodecType(manager.codec_type),
         http2=http2_options(manager.http2_protocol_options, defaults.http2),
+        cors=cors,
     )
 
 
-def _check_http_filters(filters: Any) -> None:
+def _check_http_filters(filters: Any) -> bool:
+    """Check the filter list; True when the cors filter is in it."""
     names = [f.name for f in filters]
     if not names or names[-1] != "envoy.filters.http.router":
         raise InvalidConfig("HttpConnectionManager.http_filters must end with the router")
+    cors = False
     for http_filter in filters[:-1]:
+        if http_filter.name == CORS_FILTER:
+            cors = True
+            if http_filter.HasField("typed_config"):
+                _unpack(http_filter.typed_config, cors_pb2.Cors(), "HttpFilter")
+            continue
         if http_filter.name != "envoy.filters.http.fault":
             raise UnsupportedValue("HttpConnectionManager.http_filters", http_filter.name)
         if http_filter.HasField("typed_config"):
@@ -339,6 +378,7 @@ def _check_http_filters(filters: Any) -> None:
                 raise UnsupportedField("HTTPFault (configured on the connection manager)")
     if filters[-1].HasField("typed_config"):
         _unpack(filters[-1].typed_config, router_pb2.Router(), "HttpFilter")
+    return cors
 
 
 def _access_log(entry: Any) -> str:

@@ -6,6 +6,7 @@ from typing import Any
 
 from envoy.extensions.filters.http.fault.v3 import fault_pb2
 
+from dataplane.config.cors import compile_cors_policy
 from dataplane.config.header_mutation import HeaderOps, compile_level
 from dataplane.config.matcher import (
     PathKind,
@@ -33,6 +34,7 @@ from dataplane.config.values import DENOMINATORS, data_source_bytes, seconds
 from dataplane.errors import ConfigRejected, InvalidConfig, UnsupportedField, UnsupportedValue
 
 FAULT_FILTER = "envoy.filters.http.fault"
+CORS_FILTER = "envoy.filters.http.cors"
 DEFAULT_ROUTE_TIMEOUT = 15.0
 _REDIRECT_CODES = {0: 301, 1: 302, 2: 303, 3: 307, 4: 308}
 _NOT_FOUND_CODES = {0: 503, 1: 404, 2: 500}
@@ -81,7 +83,12 @@ def _compile_route(
         )
         request_ops = _level(route, "Route", is_request=True) + outer_request
         response_ops = _level(route, "Route", is_request=False) + outer_response
-        fault = _fault(route.typed_per_filter_config, "Route.typed_per_filter_config")
+        per_filter = route.typed_per_filter_config
+        path_name = "Route.typed_per_filter_config"
+        cors = None
+        if CORS_FILTER in per_filter:
+            cors = compile_cors_policy(per_filter[CORS_FILTER], f"{path_name}[{CORS_FILTER}]")
+        fault = _fault(per_filter, path_name, skip=CORS_FILTER)
         entry = RouteEntry(
             name=route.name,
             path=path,
@@ -90,6 +97,7 @@ def _compile_route(
             request_ops=request_ops,
             response_ops=response_ops,
             fault=fault,
+            cors=cors,
         )
     except ConfigRejected as exc:
         raise locate(exc, where) from None
@@ -185,9 +193,11 @@ def _targets(
     return tuple(t for t in targets if t.weight > 0) or tuple(targets)
 
 
-def _fault(per_filter: Any, path: str) -> FaultAbort | None:
+def _fault(per_filter: Any, path: str, skip: str = "") -> FaultAbort | None:
     abort = None
     for name, config in per_filter.items():
+        if name == skip:
+            continue
         if name != FAULT_FILTER:
             raise UnsupportedValue(path, name)
         fault = fault_pb2.HTTPFault()

@@ -13,6 +13,7 @@ from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from dataplane.config.cors import CorsPolicy
 from dataplane.config.header_mutation import NO_OPS, HeaderOps
 from dataplane.config.matcher import PathKind, PathMatcher, RequestPredicate
 from dataplane.errors import InvalidConfig
@@ -141,6 +142,7 @@ class RouteEntry:
     request_ops: HeaderOps
     response_ops: HeaderOps
     fault: FaultAbort | None = None
+    cors: CorsPolicy | None = None
 
     def rewrite_path(self, path: bytes, prefix_rewrite: bytes) -> bytes:
         """Replace the matched prefix (or the whole exact path) with ``prefix_rewrite``."""

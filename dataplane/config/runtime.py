@@ -16,6 +16,8 @@ from dataplane.config.listener import ListenerConfig, compile_listener
 from dataplane.config.route import compile_route_configuration
 from dataplane.config.route_table import RouteTable
 from dataplane.config.support import check_fields
+from dataplane.config.tls_context import CertificateConfig
+from dataplane.config.upstream_tls import resolve_upstream_tls, trust_bundle
 from dataplane.config.values import data_source_bytes
 from dataplane.errors import InvalidConfig
 
@@ -36,13 +38,6 @@ class XdsResources:
 
 
 @dataclass(frozen=True, slots=True)
-class CertificateConfig:
-    name: str
-    certificate_chain: bytes
-    private_key: bytes
-
-
-@dataclass(frozen=True, slots=True)
 class RuntimeConfig:
     version: str
     # Listeners whose route configurations (and secrets) are all present.
@@ -54,6 +49,8 @@ class RuntimeConfig:
     warming_listeners: tuple[str, ...] = ()
     warming_clusters: tuple[str, ...] = ()
     route_count: int = 0
+    # Secrets holding a validation_context: PEM bundles of trusted CAs.
+    trust_bundles: Mapping[str, bytes] = field(default_factory=lambda: _EMPTY)
 
     @property
     def is_complete(self) -> bool:
@@ -65,11 +62,22 @@ EMPTY_CONFIG = RuntimeConfig("", _EMPTY, _EMPTY, _EMPTY, _EMPTY)
 
 def compile_config(resources: XdsResources, version: str = "") -> RuntimeConfig:
     """Compile every resource; raise ``ConfigRejected`` naming the first problem found."""
+    certificates: dict[str, CertificateConfig] = {}
+    trust_bundles: dict[str, bytes] = {}
+    for name, secret in resources.secrets.items():
+        check_fields(secret, where=f"Secret {name!r}")
+        if secret.HasField("validation_context"):
+            trust_bundles[name] = trust_bundle(name, secret)
+        else:
+            certificates[name] = _certificate(name, secret)
     clusters = {
-        name: compile_cluster(cluster, resources.load_assignments.get(_eds_name(cluster)))
+        name: resolve_upstream_tls(
+            compile_cluster(cluster, resources.load_assignments.get(_eds_name(cluster))),
+            certificates,
+            trust_bundles,
+        )
         for name, cluster in resources.clusters.items()
     }
-    certificates = {name: _certificate(name, s) for name, s in resources.secrets.items()}
     route_tables = {
         name: compile_route_configuration(config)
         for name, config in resources.route_configs.items()
@@ -80,7 +88,7 @@ def compile_config(resources: XdsResources, version: str = "") -> RuntimeConfig:
         listener, inline_routes = compile_listener(proto)
         for route_name, inline in inline_routes.items():
             route_tables[route_name] = compile_route_configuration(inline)
-        if _has_every_reference(listener, route_tables, certificates):
+        if _has_every_reference(listener, route_tables, certificates, trust_bundles):
             listeners[name] = listener
         else:
             warming.append(name)
@@ -94,6 +102,7 @@ def compile_config(resources: XdsResources, version: str = "") -> RuntimeConfig:
         warming_listeners=tuple(sorted(warming)),
         warming_clusters=tuple(sorted(n for n, c in clusters.items() if c.warming)),
         route_count=sum(table.route_count for table in route_tables.values()),
+        trust_bundles=MappingProxyType(trust_bundles),
     )
 
 
@@ -106,15 +115,19 @@ def _has_every_reference(
     listener: ListenerConfig,
     route_tables: Mapping[str, RouteTable],
     certificates: Mapping[str, CertificateConfig],
+    trust_bundles: Mapping[str, bytes],
 ) -> bool:
     for chain in listener.filter_chains:
         if chain.http.route_config not in route_tables:
             return False
-        if chain.tls is not None and any(n not in certificates for n in chain.tls.secret_names):
+    chains = [chain.tls for chain in listener.filter_chains]
+    chains += [chain.tls for chain in listener.tcp_chains]
+    for tls in chains:
+        if tls is None:
+            continue
+        if any(n not in certificates for n in tls.secret_names):
             return False
-    for tcp_chain in listener.tcp_chains:
-        tls = tcp_chain.tls
-        if tls is not None and any(n not in certificates for n in tls.secret_names):
+        if tls.client_ca_secret is not None and tls.client_ca_secret not in trust_bundles:
             return False
     return True
 
@@ -133,9 +146,8 @@ def _check_unique_addresses(listeners: Any) -> None:
 
 
 def _certificate(name: str, secret: Any) -> CertificateConfig:
-    check_fields(secret, where=f"Secret {name!r}")
     if not secret.HasField("tls_certificate"):
-        raise InvalidConfig(f"Secret {name!r}: only tls_certificate secrets are supported")
+        raise InvalidConfig(f"Secret {name!r}: a tls_certificate or validation_context is required")
     certificate = secret.tls_certificate
     return CertificateConfig(
         name,

@@ -158,7 +158,11 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
             _f("stat_prefix"),
             _f("rds"),
             _f("route_config"),
-            _f("http_filters", "envoy.filters.http.fault (abort only) and the router, last"),
+            _f(
+                "http_filters",
+                "envoy.filters.http.cors, envoy.filters.http.fault (abort only) and the "
+                "router, last",
+            ),
             _f("use_remote_address", "append the peer to x-forwarded-for"),
             _f("skip_xff_append"),
             _f("server_name", "the server header (default agw)"),
@@ -226,6 +230,23 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
     MessageSupport("envoy.extensions.access_loggers.file.v3.FileAccessLog", (_f("path"),)),
     MessageSupport("envoy.extensions.access_loggers.stream.v3.StdoutAccessLog", ()),
     MessageSupport("envoy.extensions.filters.http.router.v3.Router", ()),
+    MessageSupport(
+        "envoy.extensions.filters.http.cors.v3.Cors",
+        (),
+        "policies come per route; preflights from allowed origins are answered by the proxy",
+    ),
+    MessageSupport(
+        "envoy.extensions.filters.http.cors.v3.CorsPolicy",
+        (
+            _f("allow_origin_string_match"),
+            _f("allow_methods"),
+            _f("allow_headers"),
+            _f("expose_headers"),
+            _f("max_age"),
+            _f("allow_credentials"),
+        ),
+        "Route.typed_per_filter_config; an origin it does not allow passes through untouched",
+    ),
     MessageSupport("envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector", ()),
     MessageSupport(
         "envoy.extensions.filters.http.fault.v3.HTTPFault",
@@ -253,7 +274,10 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
             _f("redirect"),
             _f("direct_response"),
             *_HEADER_MUTATIONS,
-            _f("typed_per_filter_config", "envoy.filters.http.fault abort only"),
+            _f(
+                "typed_per_filter_config",
+                "envoy.filters.http.fault abort and envoy.filters.http.cors CorsPolicy",
+            ),
             _f("metadata", "kept for dumps"),
         ),
     ),
@@ -361,7 +385,14 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
         ),
     ),
     MessageSupport(_R + "DirectResponseAction", (_f("status"), _f("body"))),
-    MessageSupport(_C + "DataSource", (_f("inline_string"), _f("inline_bytes"))),
+    MessageSupport(
+        _C + "DataSource",
+        (
+            _f("inline_string"),
+            _f("inline_bytes"),
+            _f("filename", "in a cluster's CertificateValidationContext.trusted_ca only"),
+        ),
+    ),
     MessageSupport(
         _C + "HeaderValueOption",
         (_f("header"), _f("append"), _f("append_action"), _f("keep_empty_value")),
@@ -387,6 +418,11 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
             ),
             _f("per_connection_buffer_limit_bytes"),
             _f("dns_lookup_family", "endpoints are IP addresses"),
+            _f(
+                "transport_socket",
+                "envoy.transport_sockets.tls (UpstreamTlsContext); a failed handshake or an "
+                "unexpected certificate name is a connect failure (503)",
+            ),
             _f("metadata", "kept for dumps"),
         ),
     ),
@@ -428,14 +464,55 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
     MessageSupport(_E + "Endpoint", (_f("address"), _f("hostname"))),
     MessageSupport(
         _TLS + "DownstreamTlsContext",
-        (_f("common_tls_context"),),
-        "TLS termination with SNI certificate selection",
+        (
+            _f("common_tls_context"),
+            _f(
+                "require_client_certificate",
+                "with a CA: a client without a certificate it signed fails the handshake",
+            ),
+        ),
+        "TLS termination with SNI certificate selection; every chain of a listener must "
+        "validate clients alike (OpenSSL keeps the first context's verify mode)",
+    ),
+    MessageSupport(
+        _TLS + "UpstreamTlsContext",
+        (_f("common_tls_context"), _f("sni", "none sent when empty")),
+        "TLS 1.2+ to the endpoints; ALPN h2 for HTTP/2 clusters, else http/1.1",
+    ),
+    MessageSupport(
+        _TLS + "CommonTlsContext.CombinedCertificateValidationContext",
+        (_f("default_validation_context"), _f("validation_context_sds_secret_config")),
+    ),
+    MessageSupport(
+        _TLS + "CertificateValidationContext",
+        (
+            _f("trusted_ca", "PEM, inline or (clusters) a file such as the system bundle"),
+            _f("match_typed_subject_alt_names", "upstream only; any one must match"),
+            _f(
+                "trust_chain_verification",
+                "downstream ACCEPT_UNTRUSTED: no certificate is requested at all (the ssl "
+                "module cannot accept an untrusted one), so every handshake succeeds",
+                ("VERIFY_TRUST_CHAIN", "ACCEPT_UNTRUSTED"),
+            ),
+        ),
+    ),
+    MessageSupport(
+        _TLS + "SubjectAltNameMatcher",
+        (
+            _f("san_type", values=("DNS", "URI")),
+            _f("matcher", "exact only; a *. DNS name in the certificate stands for one label"),
+        ),
     ),
     MessageSupport(
         _TLS + "CommonTlsContext",
         (
             _f("tls_certificates"),
-            _f("tls_certificate_sds_secret_configs"),
+            _f(
+                "tls_certificate_sds_secret_configs",
+                "upstream: the client certificate (mutual TLS)",
+            ),
+            _f("validation_context"),
+            _f("combined_validation_context", "the CA from a Secret's validation_context"),
             _f(
                 "alpn_protocols",
                 "HTTP chains: h2 and http/1.1, as the codec_type allows, none: http/1.1; "
@@ -444,7 +521,10 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
         ),
     ),
     MessageSupport(_TLS + "SdsSecretConfig", (_f("name"), _f("sds_config"))),
-    MessageSupport(_TLS + "Secret", (_f("name"), _f("tls_certificate"))),
+    MessageSupport(
+        _TLS + "Secret",
+        (_f("name"), _f("tls_certificate"), _f("validation_context", "trusted_ca inline only")),
+    ),
     MessageSupport(_TLS + "TlsCertificate", (_f("certificate_chain"), _f("private_key"))),
     MessageSupport(_C + "TransportSocket", (_f("name"), _f("typed_config"))),
 )

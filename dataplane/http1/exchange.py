@@ -12,9 +12,11 @@ The response side written here is HTTP/1.1; ``Http2Exchange`` overrides it for H
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import TYPE_CHECKING, cast
 
+from dataplane import cors
 from dataplane.config.header_mutation import HeaderOps
 from dataplane.config.route_table import (
     ForwardAction,
@@ -80,6 +82,11 @@ class Exchange(ExchangeState):
             self.local_reply(404, b"")
             return
         self.route = route
+        if route.cors is not None and chain.settings.cors:
+            preflight, self.cors_ops = cors.evaluate(route.cors, self.head)
+            if preflight is not None:
+                self.local_reply(200, b"", preflight)
+                return
         action = route.action
         if type(action) is ForwardAction:
             self._forward(route, action, chain)
@@ -87,14 +94,19 @@ class Exchange(ExchangeState):
             self.local_reply(route.fault.status, replies.FAULT_ABORT)
         elif type(action) is RedirectAction:
             location = replies.redirect_location(action, route, self.head, self.host_header)
-            self.local_reply(action.status, b"", [(b"location", location)], route.response_ops)
+            ops = route.response_ops + self.cors_ops
+            self.local_reply(action.status, b"", [(b"location", location)], ops)
         else:
-            self.local_reply(action.status, action.body, None, route.response_ops)  # type: ignore[union-attr]
+            ops = route.response_ops + self.cors_ops
+            self.local_reply(action.status, action.body, None, ops)  # type: ignore[union-attr]
 
     def _forward(self, route: RouteEntry, action: ForwardAction, chain: HttpChain) -> None:
         targets = action.targets
         backend = self.backend = targets[0] if len(targets) == 1 else action.pick()
         self.cluster = backend.cluster
+        if self.cors_ops:
+            ops = backend.response_ops + self.cors_ops
+            backend = self.backend = dataclasses.replace(backend, response_ops=ops)
         if backend.fault is not None and backend.fault.fires():
             self.local_reply(backend.fault.status, replies.FAULT_ABORT)
             return

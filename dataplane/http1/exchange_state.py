@@ -11,6 +11,7 @@ import asyncio
 from enum import IntEnum
 from typing import TYPE_CHECKING, Protocol
 
+from dataplane.config.header_mutation import HeaderOps
 from dataplane.config.route_table import ClusterTarget, ForwardAction, RetryPolicy, RouteEntry
 
 if TYPE_CHECKING:
@@ -100,6 +101,8 @@ class ExchangeState:
     route: RouteEntry | None = None
     action: ForwardAction | None = None
     backend: ClusterTarget | None = None
+    # Set by the cors filter for a request from an allowed origin.
+    cors_ops: HeaderOps = ()
     balancer: ClusterBalancer | None = None
     retry: RetryPolicy | None = None
     cluster = ""

@@ -10,7 +10,7 @@ for it and counts once towards ejection.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from dataplane.config.cluster import ClusterConfig
 from dataplane.http2.codec import CodecSettings
@@ -67,19 +67,18 @@ class Http2Pool(Endpoint):
     async def _open(self) -> None:
         try:
             async with asyncio.timeout(self.connect_timeout):
-                _, connection = await self.loop.create_connection(
-                    lambda: Http2Upstream(self, self.batch, self.codec_settings, self.max_streams),
-                    self.host,
-                    self.port,
+                transport, protocol = await self.open_transport(
+                    lambda: Http2Upstream(self, self.batch, self.codec_settings, self.max_streams)
                 )
         except (OSError, TimeoutError):
             self.size -= 1
-            self.opening -= 1
-            self.record_failure()
-            waiters = list(self.waiters)
-            self.waiters.clear()
-            for waiter in waiters:
-                waiter.on_connect_failed()
+            self._connect_failed()
+            return
+        connection = cast(Http2Upstream, protocol)
+        if not self.peer_is_acceptable(transport):
+            # Its connection_lost frees the slot.
+            cast(asyncio.Transport, transport).abort()
+            self._connect_failed()
             return
         self.opening -= 1
         self.connected()
@@ -88,6 +87,14 @@ class Http2Pool(Endpoint):
             return
         self.connections.append(connection)
         self.stream_freed(connection)
+
+    def _connect_failed(self) -> None:
+        self.opening -= 1
+        self.record_failure()
+        waiters = list(self.waiters)
+        self.waiters.clear()
+        for waiter in waiters:
+            waiter.on_connect_failed()
 
     def stream_freed(self, connection: Http2Upstream) -> None:
         """Room on ``connection``: serve the waiters it can take, grow for the rest."""

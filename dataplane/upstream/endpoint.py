@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from dataplane.clock import Clock
 from dataplane.config.cluster import ClusterConfig, OutlierPolicy
+from dataplane.config.tls_context import UpstreamTls
+from dataplane.upstream.tls import connect_arguments, peer_is_acceptable
 from dataplane.write_batch import WriteBatch
 
 if TYPE_CHECKING:
@@ -41,6 +44,7 @@ class Endpoint:
         "port",
         "retired",
         "size",
+        "tls",
         "waiters",
     )
 
@@ -73,6 +77,19 @@ class Endpoint:
         self.max_connections = cluster.max_connections
         self.max_pending = cluster.max_pending
         self.outlier: OutlierPolicy = cluster.outlier
+        self.tls: UpstreamTls | None = cluster.tls
+
+    async def open_transport(
+        self, factory: Callable[[], asyncio.Protocol]
+    ) -> tuple[asyncio.BaseTransport, asyncio.Protocol]:
+        """Connect, with TLS when the cluster asks for it (the handshake counts towards the
+        connect timeout, which the caller enforces)."""
+        return await self.loop.create_connection(
+            factory, self.host, self.port, **connect_arguments(self.tls, self.connect_timeout)
+        )
+
+    def peer_is_acceptable(self, transport: asyncio.BaseTransport) -> bool:
+        return peer_is_acceptable(self.tls, transport)
 
     def cancel(self, waiter: ConnectWaiter) -> None:
         with contextlib.suppress(ValueError):

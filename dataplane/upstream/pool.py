@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from typing import cast
 
 from dataplane.clock import Clock
 from dataplane.config.cluster import ClusterConfig
@@ -62,11 +63,18 @@ class EndpointPool(Endpoint):
     async def _open(self, waiter: ConnectWaiter) -> None:
         try:
             async with asyncio.timeout(self.connect_timeout):
-                _, connection = await self.loop.create_connection(
-                    lambda: UpstreamConnection(self, self.batch), self.host, self.port
+                transport, protocol = await self.open_transport(
+                    lambda: UpstreamConnection(self, self.batch)
                 )
         except (OSError, TimeoutError):
             self.size -= 1
+            self.record_failure()
+            waiter.on_connect_failed()
+            return
+        connection = cast(UpstreamConnection, protocol)
+        if not self.peer_is_acceptable(transport):
+            # Its connection_lost frees the slot.
+            connection.reset()
             self.record_failure()
             waiter.on_connect_failed()
             return

@@ -83,6 +83,10 @@ def _secret_names(common: Any) -> Iterator[str]:
         yield config.name
     if common.HasField("validation_context_sds_secret_config"):
         yield common.validation_context_sds_secret_config.name
+    if common.HasField("combined_validation_context"):
+        combined = common.combined_validation_context
+        if combined.HasField("validation_context_sds_secret_config"):
+            yield combined.validation_context_sds_secret_config.name
 
 
 def _without_empty(found: Mapping[str, set[str]]) -> References:

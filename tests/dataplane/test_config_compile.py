@@ -58,7 +58,7 @@ def test_an_unsupported_field_is_named_in_the_error() -> None:
         (lambda c: c.health_checks.add(), "Cluster.health_checks is not supported"),
         (
             lambda c: c.transport_socket.SetInParent(),
-            "Cluster.transport_socket is not supported",
+            "Cluster.transport_socket.name='' is not supported",
         ),
     ],
 )

@@ -1,0 +1,59 @@
+"""TLS to upstream endpoints: the connect arguments of a cluster's UpstreamTlsContext, and the
+subject-alt-name check OpenSSL cannot do for several names (Envoy's match_typed_subject_alt_names).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from dataplane.config.tls_context import SubjectAltName, UpstreamTls
+
+
+def connect_arguments(tls: UpstreamTls | None, handshake_timeout: float) -> dict[str, Any]:
+    """Keyword arguments for ``loop.create_connection``: nothing for a plaintext cluster."""
+    if tls is None or tls.context is None:
+        return {}
+    return {
+        "ssl": tls.context,
+        # An empty name sends no SNI, as Envoy does without ``sni``.
+        "server_hostname": tls.sni,
+        "ssl_handshake_timeout": max(handshake_timeout, 0.001),
+    }
+
+
+def peer_is_acceptable(tls: UpstreamTls | None, transport: asyncio.BaseTransport) -> bool:
+    """The verified peer certificate carries one of the expected names (any, when none are
+    listed: then the chain alone decides, as in Envoy)."""
+    if tls is None or tls.validation is None or not tls.validation.subject_alt_names:
+        return True
+    certificate = transport.get_extra_info("peercert")
+    if not certificate:
+        return False
+    present = certificate.get("subjectAltName", ())
+    return any(
+        _matches(expected, kind, value)
+        for expected in tls.validation.subject_alt_names
+        for kind, value in present
+    )
+
+
+def _matches(expected: SubjectAltName, kind: str, value: str) -> bool:
+    if kind != expected.kind:
+        return False
+    if kind == "URI":
+        return bool(value == expected.value)
+    return dns_name_matches(expected.value, value)
+
+
+def dns_name_matches(expected: str, presented: str) -> bool:
+    """Envoy's DNS SAN rule: exact (case-insensitive), or a ``*.`` certificate name standing
+    for exactly one label."""
+    expected = expected.lower()
+    presented = presented.lower()
+    if expected == presented:
+        return True
+    if not presented.startswith("*."):
+        return False
+    label, dot, rest = expected.partition(".")
+    return bool(label and dot and rest == presented[2:])
