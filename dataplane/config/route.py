@@ -49,16 +49,33 @@ def compile_route_configuration(config: Any) -> RouteTable:
     config_request = _level(config, "RouteConfiguration", is_request=True)
     config_response = _level(config, "RouteConfiguration", is_request=False)
     vhosts: list[tuple[tuple[str, ...], VirtualHostTable]] = []
+    previous = _COMPILED.get(config.name, {})
+    compiled: dict[tuple[bytes, HeaderOps, HeaderOps], RouteEntry] = {}
     for vhost in config.virtual_hosts:
         vhost_where = f"{where}, virtual host {vhost.name!r}"
         request_ops = _level(vhost, "VirtualHost", is_request=True) + config_request
         response_ops = _level(vhost, "VirtualHost", is_request=False) + config_response
-        routes = tuple(
-            _compile_route(route, request_ops, response_ops, f"{vhost_where}, route {i}")
-            for i, route in enumerate(vhost.routes)
-        )
-        vhosts.append((tuple(vhost.domains), VirtualHostTable(vhost.name, routes)))
-    return build_route_table(config.name, vhosts)
+        routes: list[RouteEntry] = []
+        for i, route in enumerate(vhost.routes):
+            key = (route.SerializeToString(deterministic=True), request_ops, response_ops)
+            entry = previous.get(key) or compiled.get(key)
+            if entry is None:
+                entry = _compile_route(
+                    route, request_ops, response_ops, f"{vhost_where}, route {i}"
+                )
+            compiled[key] = entry
+            routes.append(entry)
+        vhosts.append((tuple(vhost.domains), VirtualHostTable(vhost.name, tuple(routes))))
+    table = build_route_table(config.name, vhosts)
+    _COMPILED[config.name] = compiled
+    return table
+
+
+# Compiled routes of the latest table per RouteConfiguration name, by the route's serialized
+# proto and the header operations around it. An xDS update usually adds or changes a few
+# routes of a large configuration; compiling only those (in the parent and every worker) is
+# what keeps propagation time flat as routes grow. A route is a pure function of these keys.
+_COMPILED: dict[str, dict[tuple[bytes, HeaderOps, HeaderOps], RouteEntry]] = {}
 
 
 def _level(message: Any, path: str, *, is_request: bool) -> HeaderOps:
