@@ -217,14 +217,6 @@ class DeltaStream(StreamMachineBase):
             removed_resources=sorted(diff.removed),
         )
 
-    def _all_answered(self) -> bool:
-        if self._policy.routes_held():
-            return False
-        return all(
-            state.answered_nonce == state.sent_nonce and not state.nacked
-            for state in self._types.values()
-        )
-
     def _retained_clusters(self, snapshot: Snapshot) -> set[str]:
         clusters = self._types.get(type_urls.CLUSTER)
         if clusters is None:

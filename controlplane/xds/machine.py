@@ -5,7 +5,7 @@ ordering policy."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from envoy.config.core.v3.base_pb2 import Node
@@ -17,6 +17,9 @@ from controlplane.xds.sync_status import StreamSync
 
 
 class StreamMachineBase:
+    # Per type URL: the flavour's own record of what was sent, answered and NACKed.
+    _types: Mapping[str, Any]
+
     def __init__(
         self, *, clock: Callable[[], float] = time.time, metrics: XdsMetrics | None = None
     ) -> None:
@@ -26,6 +29,15 @@ class StreamMachineBase:
         self._metrics = metrics if metrics is not None else XdsMetrics()
         self._nonce = 0
         self._policy = PushPolicy()
+
+    def _all_answered(self) -> bool:
+        """Every response sent has been ACKed (none NACKed), and no routes are held back."""
+        if self._policy.routes_held():
+            return False
+        return all(
+            state.answered_nonce == state.sent_nonce and not state.nacked
+            for state in self._types.values()
+        )
 
     def _identify(self, request: Any) -> None:
         """Keep the node of the first request (later ones may leave it out); refuse a stream

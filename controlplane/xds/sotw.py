@@ -204,14 +204,6 @@ class SotwStream(StreamMachineBase):
             ],
         )
 
-    def _all_answered(self) -> bool:
-        if self._policy.routes_held():
-            return False
-        return all(
-            state.answered_nonce == state.sent_nonce and not state.nacked
-            for state in self._types.values()
-        )
-
     def _retained_clusters(self, snapshot: Snapshot) -> set[str]:
         clusters = self._types.get(type_urls.CLUSTER)
         if clusters is None:
