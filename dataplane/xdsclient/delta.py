@@ -18,10 +18,9 @@ from envoy.service.discovery.v3.discovery_pb2 import (
 from google.rpc.status_pb2 import Status
 
 from dataplane.errors import ConfigRejected
-from dataplane.xdsclient.errors import DuplicateResourceName, ResourceUndecodable
-from dataplane.xdsclient.resource_types import decode, resource_name
+from dataplane.xdsclient.errors import ResourceUndecodable
 from dataplane.xdsclient.store import StoredResource
-from dataplane.xdsclient.wire import INVALID_ARGUMENT, Delivery, Subscription
+from dataplane.xdsclient.wire import INVALID_ARGUMENT, Delivery, Subscription, stored_resource
 
 WILDCARD = "*"
 
@@ -45,14 +44,10 @@ class DeltaWire:
                     raise ResourceUndecodable(
                         f"a {entry.resource.type_url!r} in a {type_url!r} response"
                     )
-                message = decode(type_url, entry.resource.value)
-                name = entry.name or resource_name(type_url, message)
-                if name in seen:
-                    raise DuplicateResourceName(f"{name!r} appears twice in one response")
-                seen.add(name)
+                serialized = bytes(entry.resource.value)
                 resources.append(
-                    StoredResource(
-                        name, message, bytes(entry.resource.value), entry.version, received_at
+                    stored_resource(
+                        type_url, entry.name, serialized, entry.version, received_at, seen
                     )
                 )
         except ConfigRejected as error:

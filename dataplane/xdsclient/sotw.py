@@ -20,10 +20,10 @@ from envoy.service.discovery.v3.discovery_pb2 import Resource as ResourceWrapper
 from google.rpc.status_pb2 import Status
 
 from dataplane.errors import ConfigRejected
-from dataplane.xdsclient.errors import DuplicateResourceName, ResourceUndecodable
-from dataplane.xdsclient.resource_types import FULL_STATE_TYPES, decode, resource_name
+from dataplane.xdsclient.errors import ResourceUndecodable
+from dataplane.xdsclient.resource_types import FULL_STATE_TYPES
 from dataplane.xdsclient.store import StoredResource
-from dataplane.xdsclient.wire import INVALID_ARGUMENT, Delivery, Subscription
+from dataplane.xdsclient.wire import INVALID_ARGUMENT, Delivery, Subscription, stored_resource
 
 _WRAPPER_TYPE = "type.googleapis.com/envoy.service.discovery.v3.Resource"
 
@@ -39,13 +39,9 @@ class SotwWire:
             seen: set[str] = set()
             for packed in response.resources:
                 name, serialized = _unwrap(packed, type_url)
-                message = decode(type_url, serialized)
-                name = name or resource_name(type_url, message)
-                if name in seen:
-                    raise DuplicateResourceName(f"{name!r} appears twice in one response")
-                seen.add(name)
+                version = response.version_info
                 resources.append(
-                    StoredResource(name, message, serialized, response.version_info, received_at)
+                    stored_resource(type_url, name, serialized, version, received_at, seen)
                 )
         except ConfigRejected as error:
             problem = str(error)

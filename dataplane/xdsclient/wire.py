@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from dataplane.xdsclient.errors import DuplicateResourceName
+from dataplane.xdsclient.resource_types import decode, resource_name
 from dataplane.xdsclient.store import StoredResource
 
 # grpc's INVALID_ARGUMENT, the code a NACK's error_detail carries.
@@ -69,3 +71,16 @@ class Wire(Protocol):
         last_nonce: str,
         accepted_version: str,
     ) -> Any: ...
+
+
+def stored_resource(
+    type_url: str, name: str, serialized: bytes, version: str, received_at: float, seen: set[str]
+) -> StoredResource:
+    """Decode one resource of a response (either flavour); a name already in ``seen`` (the
+    same response) is refused, as Envoy refuses it."""
+    message = decode(type_url, serialized)
+    name = name or resource_name(type_url, message)
+    if name in seen:
+        raise DuplicateResourceName(f"{name!r} appears twice in one response")
+    seen.add(name)
+    return StoredResource(name, message, serialized, version, received_at)
