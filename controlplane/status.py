@@ -21,15 +21,22 @@ def rfc3339(seconds: float) -> str:
 class StatusStamper:
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
-        self._last: dict[ObjectId, Status] = {}
+        # Per object: the translator's status (unstamped) and what it was stamped into. An
+        # equal status keeps its stamped form: most objects are unchanged by most updates, and
+        # copying thousands of statuses would cost more than translating the change.
+        self._last: dict[ObjectId, tuple[Status, Status]] = {}
 
     def stamp(self, statuses: Mapping[ObjectId, Status]) -> dict[ObjectId, Status]:
         now = rfc3339(self._clock())
-        stamped = {
-            key: _stamp(status, self._last.get(key), now) for key, status in statuses.items()
-        }
-        self._last = stamped
-        return stamped
+        last: dict[ObjectId, tuple[Status, Status]] = {}
+        for key, status in statuses.items():
+            previous = self._last.get(key)
+            if previous is not None and previous[0] == status:
+                last[key] = previous
+            else:
+                last[key] = (status, _stamp(status, previous[1] if previous else None, now))
+        self._last = last
+        return {key: stamped for key, (_, stamped) in last.items()}
 
 
 def _stamp(status: Status, previous: Status | None, now: str) -> Status:
