@@ -1,0 +1,62 @@
+"""The public entry point: compile CEL source into a ``Program`` and evaluate it."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from lark import Token, Tree
+from lark.exceptions import LarkError
+
+from cel.activation import KNOWN_VARIABLES, Activation
+from cel.compiler import compile_node
+from cel.errors import CompileError
+from cel.scope import Evaluator, Scope
+from cel.values import Value
+
+_parser_lock = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    """A compiled expression. Immutable and shareable; evaluate it once per request."""
+
+    source: str
+    evaluator: Evaluator = field(repr=False, compare=False)
+
+    def evaluate(self, activation: Activation) -> Value:
+        """The expression's value; raises ``EvaluationError`` where CEL yields an error."""
+        return self.evaluator(activation)
+
+
+def parse(source: str) -> Tree[Token]:
+    """cel-python's parse tree; raises ``CompileError`` with the position of a syntax error."""
+    # celpy keeps one shared lark parser that records the text being parsed on itself.
+    from celpy.celparser import CELParseError, CELParser
+
+    with _parser_lock:
+        try:
+            tree: Tree[Token] = CELParser().parse(source)
+        except CELParseError as error:
+            message = str(error.args[0]).strip().splitlines()[0] if error.args else "syntax error"
+            line, column = error.line, error.column
+            raise CompileError(
+                f"syntax error: {message}", (line, column) if line and column else None
+            ) from None
+        except LarkError as error:
+            raise CompileError(f"syntax error: {error}") from None
+    return tree
+
+
+def compile_expression(source: str, variables: frozenset[str] = KNOWN_VARIABLES) -> Program:
+    """Compile ``source``; only ``variables`` may be referenced (agentgateway's, by default).
+
+    Raises ``CompileError`` for syntax errors, unknown variables or functions, wrong argument
+    counts and invalid regular expressions.
+    """
+    tree = parse(source)
+    try:
+        evaluator = compile_node(tree, Scope(variables, compile_node))
+    except RecursionError:
+        raise CompileError("expression is nested too deeply") from None
+    return Program(source, evaluator)
