@@ -8,9 +8,19 @@ leader does not reset the times (the stamper's times only reach new transitions)
 
 Never fights another controller: in lists whose entries carry a ``controllerName`` (route
 ``status.parents``, policy ``status.ancestors``) only our entries are replaced and the others
-are written back as they were; Gateways and GatewayClasses get statuses only when they are
-ours, and then the whole status is ours. A route that no longer attaches to our Gateways
-loses our entries.
+are written back as they were; Gateways, GatewayClasses and ListenerSets get statuses only
+when they are ours, and then the whole status is ours.
+
+Objects that stop being ours lose what we wrote. A route or policy loses its entries that
+name our controller (the translator reports only parentRefs to our Gateways, so an entry
+for a parentRef that moved elsewhere goes too). A Gateway, GatewayClass or ListenerSet status
+names no controller, so the writer remembers the last status it wanted for each one while it
+was ours (every replica computes the same, leader or not) and, once the object is no longer
+ours (its class changed to another controller's or was deleted), removes from the live status
+exactly the conditions, listener entries, addresses and counts that still equal that record
+(times aside). Whatever differs was written by someone else (the new class's controller, a
+user) and stays. The record lives in memory: a Gateway that left us while no replica was
+running keeps our last status until its new controller overwrites it.
 
 Each patch is a JSON merge patch carrying the resourceVersion it was computed from: a
 concurrent write is a 409, after which the object is read again and the patch recomputed
@@ -21,7 +31,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -42,6 +53,8 @@ from translator.resources import ResourceSet
 log = structlog.get_logger("agw.statuswriter")
 
 Status = dict[str, Any]
+# The live status -> the status to write, or None when nothing needs writing.
+Planner = Callable[[Status], Status | None]
 # Status lists whose entries belong to the controller they name.
 SHARED_LISTS = ("parents", "ancestors")
 _ENTRY_REFS = {"parents": "parentRef", "ancestors": "ancestorRef"}
@@ -92,14 +105,29 @@ class StatusWriter:
         self._desired: dict[ObjectId, Status] | None = None
         self._dirty = asyncio.Event()
         self._written: dict[ObjectId, _Written] = {}
+        # Whole statuses (no controllerName inside) we want now or wanted last while ours.
+        self._owned: dict[ObjectId, Status] = {}
+        # Objects no longer ours, with the status we last wanted for them: to be removed.
+        self._released: dict[ObjectId, Status] = {}
 
     def offer(self, statuses: Mapping[ObjectId, Status], resources: ResourceSet) -> None:
         """The statuses of the latest translation (the objects they were computed from)."""
         desired = dict(statuses)
         for obj in resources.objects():
             object_id = ObjectId(obj.GROUP, obj.KIND, obj.metadata.namespace, obj.metadata.name)
-            if object_id not in desired and self._has_our_entries(obj.status):
-                desired[object_id] = {key: [] for key in SHARED_LISTS if key in (obj.status or {})}
+            if object_id in desired:
+                continue
+            # The ResourceSet may predate our last write; the store has the latest status.
+            live = self.objects.live(object_id)
+            status = (live.status if live is not None else obj.status) or {}
+            if self._has_our_entries(status):
+                desired[object_id] = {key: [] for key in SHARED_LISTS if key in status}
+        for object_id, status in desired.items():
+            if not any(key in status for key in SHARED_LISTS):
+                self._owned[object_id] = status
+                self._released.pop(object_id, None)
+        for object_id in [key for key in self._owned if key not in desired]:
+            self._released[object_id] = self._owned.pop(object_id)
         self._desired = desired
         self._dirty.set()
 
@@ -126,24 +154,38 @@ class StatusWriter:
         semaphore = asyncio.Semaphore(self._concurrency)
         failures = 0
 
-        async def write(object_id: ObjectId, status: Status) -> None:
+        async def write(object_id: ObjectId, planner: Planner) -> bool:
             nonlocal failures
             async with semaphore:
                 if leading is not None and not leading.is_set():
-                    return
+                    return False
                 try:
-                    written = await self._write(object_id, status)
+                    written = await self._write(object_id, planner)
                 except Exception:  # a malformed object must not stop the other writes
                     log.exception("status write raised", object=str(object_id))
                     written = False
                 if not written:
                     failures += 1
+                return written
 
-        await asyncio.gather(*(write(key, value) for key, value in self._desired.items()))
+        async def release(object_id: ObjectId, ours: Status) -> None:
+            done = await write(object_id, functools.partial(released, ours=ours))
+            # Unless the object became ours again (or left again) meanwhile.
+            if done and self._released.get(object_id) is ours:
+                del self._released[object_id]
+
+        controller = self.controller_name
+        await asyncio.gather(
+            *(
+                write(key, functools.partial(plan, desired=value, controller_name=controller))
+                for key, value in self._desired.items()
+            ),
+            *(release(key, value) for key, value in list(self._released.items())),
+        )
         self.counts.passes += 1
         return failures
 
-    async def _write(self, object_id: ObjectId, desired: Status) -> bool:
+    async def _write(self, object_id: ObjectId, planner: Planner) -> bool:
         resource = self.objects.resource_of(object_id)
         if resource is None:
             return True
@@ -152,7 +194,7 @@ class StatusWriter:
             if live is None:
                 return True  # deleted: nothing to write
             version, current = live
-            wanted = plan(current, desired, self.controller_name)
+            wanted = planner(current)
             if wanted is None:
                 return True
             patch = {
@@ -229,6 +271,27 @@ def plan(current: Status, desired: Status, controller_name: str) -> Status | Non
         return wanted if wanted != current else None
     wanted = _keep_times(desired, current)
     return wanted if _without_times(wanted) != _without_times(current) else None
+
+
+def released(current: Status, ours: Status) -> Status | None:
+    """``current`` without what ``ours`` (the status we last wanted) put there; None when
+    none of it is left. List items and values that differ from ours are someone else's."""
+    wanted = dict(current)
+    for key, value in ours.items():
+        if key not in wanted:
+            continue
+        if isinstance(value, list) and isinstance(wanted[key], list):
+            mine = [_without_times(item) for item in value]
+            kept = [item for item in wanted[key] if _without_times(item) not in mine]
+            if len(kept) == len(wanted[key]):
+                continue
+            if kept:
+                wanted[key] = kept
+            else:
+                del wanted[key]
+        elif _without_times(wanted[key]) == _without_times(value):
+            del wanted[key]
+    return wanted if wanted != current else None
 
 
 def _matching(entry: Status, candidates: list[Status], key: str) -> Status | None:

@@ -20,6 +20,7 @@ from kubernetes_asyncio.client import ApiClient
 from controlplane.deployer.names import service_account_username
 from controlplane.deployer.settings import ProvisionSettings
 from controlplane.xds.auth_certificates import load_or_create_authority
+from controlplane.xds.auth_renewal import RenewingCertificate
 from controlplane.xds.auth_tokenreview import TokenReviewAuthenticator
 
 
@@ -29,6 +30,8 @@ class SecureXds:
     authenticator: TokenReviewAuthenticator
     # ``xds_ca_certificate`` filled in: provisioned proxies mount it and verify the server.
     settings: ProvisionSettings
+    # Behind ``credentials``: renewed before it expires, on the running server.
+    certificate: RenewingCertificate
 
 
 async def secure_xds(api: ApiClient, namespace: str, settings: ProvisionSettings) -> SecureXds:
@@ -37,7 +40,7 @@ async def secure_xds(api: ApiClient, namespace: str, settings: ProvisionSettings
         raise ValueError("provisioning: xdsCASecret names the Secret that holds the xDS CA")
     authority = await load_or_create_authority(api, namespace, settings.xds_ca_secret)
     host = settings.xds_address.rpartition(":")[0]
-    certificate = authority.issue(list(settings.xds_server_names) or [host])
+    certificate = RenewingCertificate(authority, list(settings.xds_server_names) or [host])
     authenticator = TokenReviewAuthenticator(
         api, service_account_username, audiences=[settings.token_audience]
     )
@@ -45,4 +48,5 @@ async def secure_xds(api: ApiClient, namespace: str, settings: ProvisionSettings
         credentials=certificate.credentials(),
         authenticator=authenticator,
         settings=replace(settings, xds_ca_certificate=authority.cert_pem.decode()),
+        certificate=certificate,
     )

@@ -11,8 +11,10 @@ Where the certificate comes from:
 - Otherwise agw keeps a CA in a Secret of its namespace (``load_or_create_authority``): the
   first replica to start generates a self-signed CA (EC P-256, ten years) and stores it; every
   replica then issues itself a short-lived serving certificate for the xDS Service's names,
-  so all replicas behind one Service share one trust anchor. Deleting the Secret rotates the
-  CA at the next restart (the proxies follow once the deployer updates their CA ConfigMap).
+  so all replicas behind one Service share one trust anchor, and renews it before it expires
+  (``auth_renewal.RenewingCertificate``) without restarting the server. Deleting the Secret
+  rotates the CA at the next restart (the proxies follow once the deployer updates their CA
+  ConfigMap).
 
 Without a Kubernetes API (development), ``CertificateAuthority.generate()`` makes an
 in-memory CA; its certificate must then be handed to the proxies by hand.
@@ -72,6 +74,14 @@ class ServingCertificate:
     def credentials(self) -> grpc.ServerCredentials:
         return grpc.ssl_server_credentials([(self.key_pem, self.chain_pem)])
 
+    def configuration(self) -> grpc.ServerCertificateConfiguration:
+        """For ``grpc.dynamic_ssl_server_credentials`` (a certificate that can be replaced)."""
+        return grpc.ssl_server_certificate_configuration([(self.key_pem, self.chain_pem)])
+
+    @property
+    def leaf(self) -> x509.Certificate:
+        return x509.load_pem_x509_certificate(self.chain_pem)
+
 
 @dataclass(frozen=True)
 class CertificateAuthority:
@@ -110,8 +120,15 @@ class CertificateAuthority:
         )
         return cls(certificate.public_bytes(serialization.Encoding.PEM), _key_pem(key))
 
-    def issue(self, hosts: Sequence[str], days: int = _SERVING_DAYS) -> ServingCertificate:
-        """A serving certificate for ``hosts`` (DNS names or IP addresses)."""
+    def issue(
+        self,
+        hosts: Sequence[str],
+        days: int = _SERVING_DAYS,
+        *,
+        lifetime: datetime.timedelta | None = None,
+    ) -> ServingCertificate:
+        """A serving certificate for ``hosts`` (DNS names or IP addresses), valid for
+        ``lifetime`` if given, else ``days``."""
         if not hosts:
             raise ValueError("a serving certificate needs at least one host name")
         ca_key = serialization.load_pem_private_key(self.key_pem, password=None)
@@ -127,7 +144,7 @@ class CertificateAuthority:
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=days))
+            .not_valid_after(now + (lifetime or datetime.timedelta(days=days)))
             .add_extension(x509.SubjectAlternativeName(_names(hosts)), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)

@@ -142,3 +142,28 @@ def secret(name: str, data: dict[str, str] | None = None) -> Manifest:
 def working_setup() -> list[Manifest]:
     """A GatewayClass of ours, a Gateway, a Service with an endpoint and a route to it."""
     return [namespace(), gateway_class(), gateway(), *service(), http_route()]
+
+
+def listener_set(name: str = "extra", parent: str = "gw", port: int = 9090) -> Manifest:
+    """A ListenerSet adding one HTTP listener to ``parent`` (which must allow it)."""
+    return {
+        "apiVersion": f"{GATEWAY}/v1",
+        "kind": "ListenerSet",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "parentRef": {"name": parent},
+            "listeners": [{"name": "extra", "port": port, "protocol": "HTTP"}],
+        },
+    }
+
+
+def backend_tls_policy(name: str = "tls", service: str = "echo") -> Manifest:
+    return {
+        "apiVersion": f"{GATEWAY}/v1",
+        "kind": "BackendTLSPolicy",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "targetRefs": [{"group": "", "kind": "Service", "name": service}],
+            "validation": {"hostname": f"{service}.example", "wellKnownCACertificates": "System"},
+        },
+    }

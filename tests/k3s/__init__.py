@@ -1,0 +1,1 @@
+"""End-to-end tests on a real Kubernetes (k3s in Docker, through testcontainers)."""
