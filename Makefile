@@ -25,5 +25,10 @@ run: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest tests
 
+# Full-size benchmarks (tens of minutes, best on an idle machine): docs/benchmarks.{md,json,png}.
+# BENCH_ARGS=--quick for reduced sizes; BENCH_ARGS=--from-json to re-render saved results.
+bench: $(STAMP)
+	$(BIN)/python -m tools.bench.report $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV)

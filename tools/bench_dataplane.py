@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python tools/bench_dataplane.py [--duration 10] [--rounds 2] [--routes 0]
            [--connections 50] [--backend nginx|uvloop] [--profile]
-           [--protocol http1|http2] [--streams 10]
+           [--protocol http1|http2|https] [--streams 10] [--json FILE]
 
 Both proxies get the SAME xDS protos: agw compiles them with ``dataplane.config``; Envoy gets
 them in a static bootstrap (RDS inlined as route_config, EDS as a STATIC load_assignment),
@@ -16,6 +16,10 @@ Traffic stays on 127.0.22.0/24.
 missing) over cleartext HTTP/2 with prior knowledge: ``--connections`` clients with
 ``--streams`` concurrent streams each (defaults for HTTP/2: 10 x 10); the backend stays
 HTTP/1.1. Latency percentiles come from h2load's per-request log.
+
+``--protocol https`` is HTTP/1.1 over TLS (a fresh self-signed certificate inline in the
+listener, ALPN http/1.1) driven by wrk. ``--json FILE`` also writes the medians per proxy and
+the agw/Envoy ratios, for ``tools/bench``.
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ class Result:
     unloaded_p50_ms: float
 
 
-def build_resources(routes: int) -> tuple[Any, Any, Any, Any]:
+def build_resources(routes: int, tls: bool = False) -> tuple[Any, Any, Any, Any]:
     """One listener, one catch-all virtual host; ``routes`` extra virtual hosts before it."""
     extra = [
         r.vhost(
@@ -74,18 +78,38 @@ def build_resources(routes: int) -> tuple[Any, Any, Any, Any]:
     main.routes[0].route.retry_policy.retry_on = "connect-failure"
     route_config = r.route_config("rc", *extra, main)
     listener = r.listener("bench", PROXY_HOST, PROXY_PORT, "rc", use_remote_address={"value": True})
+    if tls:
+        add_inline_tls(listener)
     cluster = r.cluster("web", connect_timeout=1.0)
     assignment = r.load_assignment("web", (BACKEND_HOST, BACKEND_PORT))
     return listener, route_config, cluster, assignment
 
 
-def envoy_bootstrap(routes: int) -> dict[str, Any]:
+def add_inline_tls(listener: Any) -> None:
+    """Terminate TLS on the listener's only filter chain with a throwaway certificate."""
+    import trustme
+    from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
+
+    issued = trustme.CA().issue_cert(PROXY_HOST)
+    context = tls_pb2.DownstreamTlsContext()
+    context.common_tls_context.alpn_protocols.append("http/1.1")
+    certificate = context.common_tls_context.tls_certificates.add()
+    certificate.certificate_chain.inline_bytes = b"".join(
+        blob.bytes() for blob in issued.cert_chain_pems
+    )
+    certificate.private_key.inline_bytes = issued.private_key_pem.bytes()
+    chain = listener.filter_chains[0]
+    chain.transport_socket.name = "envoy.transport_sockets.tls"
+    chain.transport_socket.typed_config.Pack(context)
+
+
+def envoy_bootstrap(routes: int, tls: bool = False) -> dict[str, Any]:
     from envoy.config.cluster.v3 import cluster_pb2
     from envoy.extensions.filters.network.http_connection_manager.v3 import (
         http_connection_manager_pb2 as hcm_pb2,
     )
 
-    listener, route_config, cluster, assignment = build_resources(routes)
+    listener, route_config, cluster, assignment = build_resources(routes, tls)
     manager = hcm_pb2.HttpConnectionManager()
     listener.filter_chains[0].filters[0].typed_config.Unpack(manager)
     manager.ClearField("rds")
@@ -102,12 +126,12 @@ def envoy_bootstrap(routes: int) -> dict[str, Any]:
     }
 
 
-async def serve_agw(routes: int) -> None:
+async def serve_agw(routes: int, tls: bool = False) -> None:
     """Child mode: run the agw proxy on the benchmark config until SIGTERM."""
     from dataplane.config import XdsResources, compile_config
     from dataplane.proxy import Proxy
 
-    listener, route_config, cluster, assignment = build_resources(routes)
+    listener, route_config, cluster, assignment = build_resources(routes, tls)
     config = compile_config(
         XdsResources(
             listeners={listener.name: listener},
@@ -125,7 +149,7 @@ async def serve_agw(routes: int) -> None:
     await proxy.close()
 
 
-def run_agw_child(routes: int, profile: bool) -> None:
+def run_agw_child(routes: int, profile: bool, tls: bool = False) -> None:
     try:
         import uvloop
     except ImportError:  # plain asyncio still works, only slower
@@ -137,9 +161,9 @@ def run_agw_child(routes: int, profile: bool) -> None:
         profiler = cProfile.Profile()
         profiler.enable()
     if uvloop is not None:
-        uvloop.run(serve_agw(routes))
+        uvloop.run(serve_agw(routes, tls))
     else:
-        asyncio.run(serve_agw(routes))
+        asyncio.run(serve_agw(routes, tls))
     if profile:
         profiler.disable()
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(25)
@@ -286,31 +310,37 @@ def h2load(
     return rps, percentile(0.5), percentile(0.99), total
 
 
-def measure(pid: int, connections: int, duration: float, streams: int = 0) -> Result:
-    url = f"http://{PROXY_HOST}:{PROXY_PORT}/"
+def measure(
+    pid: int, connections: int, duration: float, streams: int = 0, scheme: str = "http"
+) -> Result:
+    url = f"{scheme}://{PROXY_HOST}:{PROXY_PORT}/"
     if streams:
-        h2load(connections, streams, 1.0, url)  # warm-up: connections, pools, caches
-        _, unloaded_p50, _, _ = h2load(1, 1, 2.0, url)
+        h2load(connections, streams, min(1.0, duration), url)  # warm-up: connections, pools
+        _, unloaded_p50, _, _ = h2load(1, 1, min(2.0, duration), url)
         before = process_cpu_seconds(pid)
         rps, p50, p99, total = h2load(connections, streams, duration, url)
     else:
-        wrk(connections, 1.0, url)  # warm-up: connections, pools, caches
-        _, unloaded_p50, _, _ = wrk(1, 2.0, url)
+        wrk(connections, min(1.0, duration), url)  # warm-up: connections, pools, caches
+        _, unloaded_p50, _, _ = wrk(1, min(2.0, duration), url)
         before = process_cpu_seconds(pid)
         rps, p50, p99, total = wrk(connections, duration, url)
     cpu = process_cpu_seconds(pid) - before
     return Result(rps, p50, p99, cpu / max(total, 1) * 1e6, process_rss_mib(pid), unloaded_p50)
 
 
-def start_proxy(kind: str, routes: int, workdir: Path, profile: bool) -> subprocess.Popen[bytes]:
+def start_proxy(
+    kind: str, routes: int, workdir: Path, profile: bool, tls: bool = False
+) -> subprocess.Popen[bytes]:
     if kind == "agw":
         command = [sys.executable, str(Path(__file__)), "--serve-agw", "--routes", str(routes)]
         if profile:
             command.append("--profile")
+        if tls:
+            command.append("--tls")
     else:
         envoy = shutil.which("envoy", path=str(Path(sys.executable).parent)) or "envoy"
         bootstrap = workdir / "envoy.json"
-        bootstrap.write_text(json.dumps(envoy_bootstrap(routes)))
+        bootstrap.write_text(json.dumps(envoy_bootstrap(routes, tls)))
         command = [envoy, "-c", str(bootstrap), "--concurrency", "1", "--log-level", "error"]
     process = subprocess.Popen(["taskset", "-c", PROXY_CORE, *command])
     wait_for_port(PROXY_HOST, PROXY_PORT, timeout=30)
@@ -328,6 +358,19 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 def median(results: list[Result], field: str) -> float:
     return float(statistics.median(float(getattr(result, field)) for result in results))
+
+
+def summary(results: dict[str, list[Result]]) -> dict[str, Any]:
+    """Medians per proxy and the agw/Envoy ratio of each, as plain data."""
+    fields = list(Result.__dataclass_fields__)
+    medians = {kind: {f: median(runs, f) for f in fields} for kind, runs in results.items() if runs}
+    ratios = {}
+    if len(medians) == 2 and all(medians.values()):
+        ratios = {
+            f: medians["agw"][f] / medians["envoy"][f] if medians["envoy"][f] else None
+            for f in fields
+        }
+    return {"medians": medians, "ratios": ratios}
 
 
 def report(results: dict[str, list[Result]]) -> None:
@@ -352,23 +395,25 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--routes", type=int, default=0)
     parser.add_argument("--connections", type=int, default=None, help="50 (http1), 10 (http2)")
-    parser.add_argument("--protocol", choices=("http1", "http2"), default="http1")
+    parser.add_argument("--protocol", choices=("http1", "http2", "https"), default="http1")
     parser.add_argument("--streams", type=int, default=10, help="per connection, HTTP/2 only")
     parser.add_argument("--backend", choices=("nginx", "uvloop"), default="nginx")
     parser.add_argument("--only", choices=("agw", "envoy"), default=None)
     parser.add_argument("--profile", action="store_true", help="cProfile the agw proxy")
+    parser.add_argument("--json", type=Path, default=None, help="also write medians as JSON")
+    parser.add_argument("--tls", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve-agw", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve-backend", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_agw:
-        run_agw_child(args.routes, args.profile)
+        run_agw_child(args.routes, args.profile, args.tls)
         return 0
     if args.serve_backend:
         import uvloop
 
         uvloop.run(minimal_backend())
         return 0
-    http2 = args.protocol == "http2"
+    http2, tls = args.protocol == "http2", args.protocol == "https"
     if args.connections is None:
         args.connections = 10 if http2 else 50
     ensure_tool("h2load" if http2 else "wrk", "nghttp2-client" if http2 else "wrk")
@@ -380,10 +425,14 @@ def main() -> int:
         try:
             for round_index in range(args.rounds):
                 for kind in kinds:
-                    proxy = start_proxy(kind, args.routes, workdir, args.profile)
+                    proxy = start_proxy(kind, args.routes, workdir, args.profile, tls)
                     try:
                         result = measure(
-                            proxy.pid, args.connections, args.duration, args.streams if http2 else 0
+                            proxy.pid,
+                            args.connections,
+                            args.duration,
+                            args.streams if http2 else 0,
+                            "https" if tls else "http",
                         )
                     finally:
                         stop(proxy)
@@ -394,9 +443,13 @@ def main() -> int:
     load = f"{args.connections} connections"
     if http2:
         load = f"HTTP/2, {args.connections} connections x {args.streams} streams"
+    elif tls:
+        load = f"HTTPS (HTTP/1.1 over TLS), {args.connections} connections"
     print(f"\nbackend: {args.backend}; {load}; {args.routes} extra routes")
     if all(results.values()):
         report(results)
+    if args.json is not None:
+        args.json.write_text(json.dumps(summary(results), indent=2))
     return 0
 
 

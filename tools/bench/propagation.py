@@ -1,123 +1,88 @@
 """Route propagation: with N HTTPRoutes attached, write one more HTTPRoute into the directory
 that `agw run` serves and time how long until the first 200 through the proxy.
 
-    .venv/bin/python tools/bench/propagation.py --routes 1000 --trials 20 --dataplane python
+    .venv/bin/python tools/bench/propagation.py --routes 1000 --trials 50 --dataplane python
 
-Everything runs on loopback: the gateway gets 127.0.70.1, one `agw echo` backend listens on
-127.0.71.1. Each trial writes a new route file (with a new hostname) and polls the gateway
-every millisecond, for at most --timeout seconds; the route is deleted again before the next.
-Prints mean, p50, p99 and max in milliseconds."""
+Everything runs on loopback: the gateway gets 127.0.72.1, the `agw echo` backends listen on
+127.0.73.1 and .2. Each trial writes a new route file (with a new hostname) and polls the gateway
+every millisecond on fresh connections, for at most --timeout seconds; the route is deleted
+again (and seen gone) before the next trial. Prints mean, p50, p99 and max in milliseconds
+as JSON; `run_propagation` returns them as data."""
 
 from __future__ import annotations
 
 import argparse
-import http.client
+import dataclasses
 import json
-import signal
-import socket
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-GATEWAY_IP = "127.0.70.1"
-BACKEND = ("127.0.71.1", 9100)
-PORT = 8080
+if __package__ in (None, ""):  # run as a script: make `tools.bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tools.bench import manifests
+from tools.bench.gateway import (
+    GatewayNotReady,
+    Layout,
+    RunningGateway,
+    exit_on_sigterm,
+    open_testbed,
+)
+from tools.bench.latency import LatencySummary
+from tools.bench.waiting import wait_until
+
+DEFAULT_LAYOUT = Layout("127.0.72", "127.0.73")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+@dataclass(frozen=True)
+class PropagationResult:
+    dataplane: str
+    routes: int
+    trials: int
+    latency: LatencySummary
+    samples_ms: list[float]
+
+    def as_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
 
 
-def base_manifests() -> list[dict[str, object]]:
-    return [
-        {
-            "apiVersion": "gateway.networking.k8s.io/v1",
-            "kind": "GatewayClass",
-            "metadata": {"name": "agw"},
-            "spec": {"controllerName": "agentgateway.dev/agentgateway"},
-        },
-        {
-            "apiVersion": "gateway.networking.k8s.io/v1",
-            "kind": "Gateway",
-            "metadata": {"name": "bench", "namespace": "default"},
-            "spec": {
-                "gatewayClassName": "agw",
-                "addresses": [{"type": "IPAddress", "value": GATEWAY_IP}],
-                "listeners": [{"name": "http", "port": PORT, "protocol": "HTTP"}],
-            },
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": "echo", "namespace": "default"},
-            "spec": {"ports": [{"name": "http", "port": 80, "targetPort": BACKEND[1]}]},
-        },
-        {
-            "apiVersion": "discovery.k8s.io/v1",
-            "kind": "EndpointSlice",
-            "metadata": {
-                "name": "echo-1",
-                "namespace": "default",
-                "labels": {"kubernetes.io/service-name": "echo"},
-            },
-            "addressType": "IPv4",
-            "ports": [{"name": "http", "port": BACKEND[1]}],
-            "endpoints": [{"addresses": [BACKEND[0]]}],
-        },
-    ]
+def run_propagation(
+    routes: int,
+    trials: int,
+    dataplane: str,
+    *,
+    layout: Layout | None = None,
+    timeout: float = 30.0,
+    startup_timeout: float = 600.0,
+) -> PropagationResult:
+    with open_testbed(dataplane, layout or DEFAULT_LAYOUT, routes, "propagation") as gateway:
+        last = manifests.bulk_host(routes - 1) if routes else manifests.STABLE_HOST
+        gateway.wait_serving(last, startup_timeout)
+        return measure_propagation(gateway, routes, trials, timeout)
 
 
-def route(name: str, host: str) -> dict[str, object]:
-    return {
-        "apiVersion": "gateway.networking.k8s.io/v1",
-        "kind": "HTTPRoute",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {
-            "parentRefs": [{"name": "bench"}],
-            "hostnames": [host],
-            "rules": [
-                {
-                    "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-                    "backendRefs": [{"name": "echo", "port": 80}],
-                }
-            ],
-        },
-    }
+def measure_propagation(
+    gateway: RunningGateway, routes: int, trials: int, timeout: float = 30.0
+) -> PropagationResult:
+    """``trials`` new routes on a serving gateway that already has ``routes`` attached."""
+    samples = [_trial(gateway, trial, timeout) for trial in range(trials)]
+    return PropagationResult(gateway.dataplane, routes, trials, LatencySummary.of(samples), samples)
 
 
-def write(path: Path, docs: list[dict[str, object]]) -> None:
-    tmp = path.with_name("." + path.name + ".tmp")
-    tmp.write_text("\n---\n".join(json.dumps(doc) for doc in docs))
-    tmp.replace(path)
-
-
-def status_of(host: str) -> int:
-    connection = http.client.HTTPConnection(GATEWAY_IP, PORT, timeout=1)
-    try:
-        connection.request("GET", "/", headers={"Host": host})
-        return connection.getresponse().status
-    except OSError:
-        return 0
-    finally:
-        connection.close()
-
-
-def wait_for(
-    predicate: Callable[[], bool], timeout: float, interval: float = 0.001
-) -> float | None:
+def _trial(gateway: RunningGateway, trial: int, timeout: float) -> float:
+    host = f"new{trial}.example.com"
+    path = gateway.config_dir / "new.yaml"
     start = time.perf_counter()
-    while time.perf_counter() - start < timeout:
-        if predicate():
-            return time.perf_counter() - start
-        time.sleep(interval)
-    return None
+    manifests.write_documents(path, [manifests.http_route(f"new{trial}", host, "a")])
+    if wait_until(lambda: gateway.status(host) == 200, timeout) is None:
+        raise GatewayNotReady(f"trial {trial}: {host} not served within {timeout}s")
+    took_ms = (time.perf_counter() - start) * 1000
+    path.unlink()
+    if wait_until(lambda: gateway.status(host) == 404, timeout) is None:
+        raise GatewayNotReady(f"trial {trial}: {host} still served {timeout}s after deletion")
+    return round(took_ms, 3)
 
 
 def main() -> int:
@@ -129,80 +94,19 @@ def main() -> int:
     parser.add_argument("--dataplane", choices=("python", "envoy"), default="python")
     parser.add_argument("--timeout", type=float, default=30.0)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="agw-bench-") as work:
-        config = Path(work)
-        write(config / "base.yaml", base_manifests())
-        write(
-            config / "routes.yaml",
-            [route(f"r{i}", f"r{i}.example.com") for i in range(args.routes)],
+    exit_on_sigterm()
+    try:
+        result = run_propagation(args.routes, args.trials, args.dataplane, timeout=args.timeout)
+    except GatewayNotReady as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(
+        json.dumps(
+            {"dataplane": result.dataplane, "routes": result.routes, "trials": result.trials}
+            | dataclasses.asdict(result.latency)
         )
-        admin = f"127.0.0.1:{free_port()}"
-        agw = [sys.executable, "-m", "controlplane.cli"]
-        echo = subprocess.Popen(
-            [*agw, "echo", "--listen", f"{BACKEND[0]}:{BACKEND[1]}"],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        gateway = subprocess.Popen(
-            [
-                *agw,
-                "run",
-                str(config),
-                "--dataplane",
-                args.dataplane,
-                "--address-pool",
-                "127.0.70.0/24",
-                "--admin-address",
-                admin,
-                "--xds-address",
-                f"127.0.0.1:{free_port()}",
-            ],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            ready = wait_for(lambda: status_of(f"r{args.routes - 1}.example.com") == 200, 120, 0.05)
-            if ready is None:
-                print("the gateway never served the initial routes", file=sys.stderr)
-                return 1
-            samples = []
-            for trial in range(args.trials):
-                host = f"new{trial}.example.com"
-                path = config / "new.yaml"
-                write(path, [route(f"new{trial}", host)])
-                took = wait_for(lambda h=host: status_of(h) == 200, args.timeout)
-                if took is None:
-                    print(f"trial {trial}: not served within {args.timeout}s", file=sys.stderr)
-                    return 1
-                samples.append(took * 1000)
-                path.unlink()
-                wait_for(lambda h=host: status_of(h) == 404, args.timeout)
-            samples.sort()
-            p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
-            print(
-                json.dumps(
-                    {
-                        "dataplane": args.dataplane,
-                        "routes": args.routes,
-                        "trials": args.trials,
-                        "mean_ms": round(statistics.mean(samples), 1),
-                        "p50_ms": round(statistics.median(samples), 1),
-                        "p99_ms": round(p99, 1),
-                        "max_ms": round(samples[-1], 1),
-                    }
-                )
-            )
-            return 0
-        finally:
-            for process in (gateway, echo):
-                process.send_signal(signal.SIGTERM)
-            for process in (gateway, echo):
-                try:
-                    process.wait(20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+    )
+    return 0
 
 
 if __name__ == "__main__":

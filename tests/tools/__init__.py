@@ -1,0 +1,1 @@
+"""Tests for the tools/ scripts: benchmark smoke runs."""
