@@ -42,7 +42,7 @@ from controlplane.xds.server import serve
 from controlplane.xds.sync_status import SyncStatus
 from translator.gatewayapi.status import ObjectId
 from translator.model import Resource, Secret, Service
-from translator.options import DEFAULT_CONTROLLER_NAME, TranslateOptions
+from translator.options import DEFAULT_CONTROLLER_NAME, DataPlane, TranslateOptions
 from translator.resources import ResourceSet
 from translator.xds import XdsResources, type_urls
 from translator.xds.dump import config_dump
@@ -107,6 +107,8 @@ class ControlPlaneConfig:
     xds_address: str = "127.0.0.1:15010"
     admin_address: str = "127.0.0.1:15000"
     controller_name: str = DEFAULT_CONTROLLER_NAME
+    # What serves the Gateways: the translator emits agw's own filters only for the agw proxy.
+    data_plane: DataPlane = DataPlane.AGW
     address_pool: str | None = "127.0.10.0/24"
     # How often the directory is checked for changes, at most (large directories less often).
     poll_interval: float = 0.02
@@ -144,7 +146,8 @@ class ControlPlane:
         self.sync = SyncStatus()
         self.xds_metrics = XdsMetrics()
         pool = AddressPool(config.address_pool) if config.address_pool else None
-        self.pipeline = Pipeline(self.cache, TranslateOptions(config.controller_name), pool, clock)
+        options = TranslateOptions(config.controller_name, data_plane=config.data_plane)
+        self.pipeline = Pipeline(self.cache, options, pool, clock)
         self.admin = AdminServer(self._endpoints())
         self.admin_bound: tuple[str, int] | None = None
         self.xds_port = 0
@@ -306,13 +309,15 @@ class ControlPlane:
         resources = self.source.resource_set()
         options = self.pipeline.prepare(resources)
         translated = await asyncio.get_running_loop().run_in_executor(
-            None, Pipeline.translate, resources, options
+            None, self.pipeline.translate, resources, options
         )
         self.pipeline.publish(resources, translated)
         for problem in self.source.problems():
             log.warning("configuration problem", problem=problem)
         if self.status_writer is not None and translated.result is not None:
             self.status_writer.offer(self.pipeline.statuses, resources)
+        if self.provisioning is not None and translated.result is not None:
+            self.provisioning.translated(resources, translated.result.statuses)
         for hook in self.on_publish:
             await hook()
 

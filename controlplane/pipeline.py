@@ -1,7 +1,9 @@
 """Pipeline: ResourceSet in, per-gateway snapshots out.
 
-Each run translates the whole set (level-triggered), checks every gateway's resources for
-consistency and publishes the ones that changed. A failed translation, or an inconsistent
+Each run translates the whole set (level-triggered: the result never depends on what came
+before), reusing through a memo what unchanged routes produced in the run before
+(translator.incremental), checks every gateway's resources for consistency and publishes the
+ones that changed. A failed translation, or an inconsistent
 gateway, keeps the last good snapshot and is reported; nothing else is affected.
 
 Addresses come from an ``AddressPool`` (embedded and file modes: each Gateway binds, and
@@ -23,6 +25,7 @@ from controlplane.status import StatusStamper
 from controlplane.xds.cache import SnapshotCache
 from controlplane.xds.snapshot import Snapshot
 from translator.gatewayapi.status import ObjectId
+from translator.incremental import TranslationMemo
 from translator.options import TranslateOptions
 from translator.resources import ResourceSet
 from translator.translate import TranslationResult, translate
@@ -76,6 +79,7 @@ class Pipeline:
         self.problems: list[str] = []
         self.ready = False
         self._stamper = StatusStamper(clock)
+        self.memo = TranslationMemo()
 
     def prepare(self, resources: ResourceSet) -> TranslateOptions:
         """Assign addresses (cheap, on the event loop) and return the options to translate with."""
@@ -111,12 +115,12 @@ class Pipeline:
             published_addresses=self.published(resources),
         )
 
-    @staticmethod
-    def translate(resources: ResourceSet, options: TranslateOptions) -> Translated:
-        """The CPU-heavy half: pure, safe to run in a worker thread."""
+    def translate(self, resources: ResourceSet, options: TranslateOptions) -> Translated:
+        """The CPU-heavy half, safe to run in a worker thread (one at a time: the memo is
+        not shared between translations)."""
         start = time.perf_counter()
         try:
-            result = translate(resources, options)
+            result = translate(resources, options, self.memo)
             snapshots = {
                 gateway: _snapshot(xds)
                 for gateway, xds in result.xds.items()
@@ -124,6 +128,7 @@ class Pipeline:
             }
         except Exception as error:  # a translator bug must not take the control plane down
             log.exception("translator raised")
+            self.memo = TranslationMemo()  # whatever it half-learned is not to be trusted
             return Translated(
                 None, {}, f"{type(error).__name__}: {error}", time.perf_counter() - start
             )

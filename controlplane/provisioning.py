@@ -4,7 +4,8 @@
 the settings name a CA Secret (``secure_xds``), else plaintext and open.
 
 ``ProvisioningLoop`` runs the deployer's ``Provisioner`` when the objects the Gateways want
-change (a Gateway, its class or its parameters), when this replica starts leading, and every
+change (a Gateway, its class or its parameters, or the ListenerSet ports a translation
+accepted, which ``translated`` is told after each one), when this replica starts leading, and every
 ``resync`` seconds (Deployments and the rest are not watched: drift is found there); a pass
 that fails or leaves objects alone is retried sooner, with a doubling delay. Passes coalesce:
 a burst of requests is one pass over the newest ResourceSet. Every replica runs it; the
@@ -21,8 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import structlog
@@ -32,15 +34,18 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from controlplane.deployer import (
     Addresses,
     DesiredState,
+    GatewayPorts,
     Provisioner,
     ProvisionSettings,
     ReconcileReport,
     desired_state,
+    listener_set_ports,
     secure_xds,
     service_addresses,
 )
 from controlplane.sources.kube import KubeApiError, PermissionDenied
 from controlplane.xds.auth import Authenticator
+from translator.gatewayapi.status import ObjectId
 from translator.model import Service
 from translator.resources import ResourceSet
 
@@ -128,6 +133,7 @@ class ProvisioningLoop:
         self.last_error = ""
         self._desired: DesiredState | None = None
         self._published: dict[str, Addresses] = {}
+        self._listener_set_ports: GatewayPorts = {}
         self._wanted = asyncio.Event()
 
     @property
@@ -152,12 +158,21 @@ class ProvisioningLoop:
         Also where a new ResourceSet is first seen: a pass is requested only when the objects
         it wants differ from the last set's, so that a translation for anything else (an
         endpoint moving) costs the API server no lists."""
-        desired = desired_state(resources, self.settings)
+        desired = desired_state(resources, self.settings, self._listener_set_ports)
         if desired != self._desired:
             self._desired = desired
             self.request()
         self._published = live_addresses(desired.services, self.lookup)
         return self._published
+
+    def translated(self, resources: ResourceSet, statuses: Mapping[ObjectId, Any]) -> None:
+        """After a translation of ``resources``: the ListenerSet listeners it accepted, whose
+        ports the Services expose; a pass is requested when they changed."""
+        ports = listener_set_ports(resources, statuses)
+        if ports != self._listener_set_ports:
+            self._listener_set_ports = ports
+            self._desired = desired_state(resources, self.settings, ports)
+            self.request()
 
     def check_addresses(self) -> None:
         services = self._desired.services if self._desired is not None else {}
@@ -178,7 +193,9 @@ class ProvisioningLoop:
         """One reconcile; returns how long to wait before the next unrequested one."""
         self.passes += 1
         try:
-            self.last_report = await self.provisioner.reconcile(self.resources())
+            self.last_report = await self.provisioner.reconcile(
+                self.resources(), self._listener_set_ports
+            )
             self.last_error = ""
         except Exception as error:  # the API server may be away; the next pass retries
             self.last_error = f"{type(error).__name__}: {error}"

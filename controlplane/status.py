@@ -31,7 +31,7 @@ class StatusStamper:
         last: dict[ObjectId, tuple[Status, Status]] = {}
         for key, status in statuses.items():
             previous = self._last.get(key)
-            if previous is not None and previous[0] == status:
+            if previous is not None and (previous[0] is status or previous[0] == status):
                 last[key] = previous
             else:
                 last[key] = (status, _stamp(status, previous[1] if previous else None, now))

@@ -38,3 +38,8 @@ class UpstreamConnectError(Exception):
 
 class ListenerBindError(Exception):
     """A listener's address could not be bound."""
+
+
+class AuthServiceError(Exception):
+    """An external authorization service gave no usable answer (unreachable, reset, timeout,
+    malformed reply): the request is refused with the filter's status_on_error."""

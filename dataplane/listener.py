@@ -20,6 +20,7 @@ from dataplane.config.listener import CodecType, FilterChainConfig, ListenerConf
 from dataplane.http1.downstream import DownstreamConnection
 from dataplane.http2.detect import ProtocolDetector
 from dataplane.http2.downstream import Http2Connection
+from dataplane.keepalive import enable_keepalive
 from dataplane.stats import ProxyStats
 from dataplane.tcp.acceptor import StreamAcceptor, Target
 from dataplane.tcp.chain import TcpChain
@@ -93,12 +94,21 @@ class BoundListener:
         context = self.base_context = base_context
         if context is not None:
             context.sni_callback = self._select_certificate
+        connection = self.config.connection
+        if connection.keepalive is not None:
+            # Accepted sockets inherit the listening socket's keepalive settings (Linux).
+            enable_keepalive(sock, connection.keepalive)
         if self.config.carries_streams:
             self.acceptor = StreamAcceptor(self, sock)
             self.acceptor.start()
         else:
+            handshake = connection.handshake_timeout if context is not None else None
             self.server = await self.loop.create_server(
-                self._new_connection, sock=sock, backlog=LISTEN_BACKLOG, ssl=context
+                self._new_connection,
+                sock=sock,
+                backlog=LISTEN_BACKLOG,
+                ssl=context,
+                ssl_handshake_timeout=handshake,
             )
         bound = sock.getsockname()
         self.address = (str(bound[0]), int(bound[1]))

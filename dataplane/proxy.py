@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataplane.access_log import AccessLog
 from dataplane.chain import HttpChain
 from dataplane.clock import Clock
+from dataplane.config.connection import TlsParams
 from dataplane.config.listener import DownstreamTls, ListenerConfig
 from dataplane.config.runtime import EMPTY_CONFIG, RuntimeConfig
 from dataplane.errors import InvalidConfig, ListenerBindError
@@ -82,6 +83,9 @@ class Proxy:
                 plan is None
                 or bound.config.is_tls != plan[0].is_tls
                 or bound.config.carries_streams != plan[0].carries_streams
+                # Set on the listening socket and its base TLS context: only a rebind changes them.
+                or bound.config.connection != plan[0].connection
+                or _base_tls_params(bound.config) != _base_tls_params(plan[0])
             ):
                 self._retire(self.listeners.pop(key))
         for key, (listener_config, chains, tcp_chains) in planned.items():
@@ -153,10 +157,12 @@ class Proxy:
             return None
         pairs = self._pairs(chain_name, tls, config)
         check = client_check(tls, config)
-        key = fingerprint(pairs, tls.alpn, http=http, client_check=check)
+        key = fingerprint(pairs, tls.alpn, http=http, client_check=check, params=tls.params)
         context = contexts.get(key) or self._tls_contexts.get(key)
         if context is None:
-            context = server_context(pairs, tls.alpn, http=http, client_check=check)
+            context = server_context(
+                pairs, tls.alpn, http=http, client_check=check, params=tls.params
+            )
         contexts[key] = context
         return context
 
@@ -211,6 +217,8 @@ class Proxy:
                 self._pairs(first.name, first.tls, config),
                 first.tls.alpn,
                 client_check=client_check(first.tls, config),
+                # OpenSSL keeps the version bounds of the context a handshake started with.
+                params=first.tls.params,
             )
         await bound.start(sock, base)
         return bound
@@ -281,6 +289,11 @@ class Proxy:
             self._ticker = None
         for access_log in self._access_logs.values():
             access_log.close()
+
+
+def _base_tls_params(listener: ListenerConfig) -> TlsParams | None:
+    first = listener.filter_chains[0] if listener.filter_chains else None
+    return first.tls.params if first is not None and first.tls is not None else None
 
 
 def client_check(tls: DownstreamTls, config: RuntimeConfig) -> ClientCheck | None:

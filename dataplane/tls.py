@@ -28,6 +28,7 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from dataplane.config.connection import TlsParams
 from dataplane.errors import InvalidConfig
 
 # Protocols offered when the filter chain lists them; a chain that lists none gets http/1.1
@@ -49,11 +50,14 @@ def server_context(
     *,
     http: bool = True,
     client_check: ClientCheck | None = None,
+    params: TlsParams | None = None,
 ) -> ssl.SSLContext:
     """A server context holding every (chain, key) pair; OpenSSL picks by key type. A
     tcp_proxy chain (``http=False``) offers its ALPN list as given, and nothing when empty."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if params is not None:
+        apply_tls_params(context, params)
     for chain, key in certificates:
         load_pair(context, chain, key)
     if client_check is not None and client_check.mode is not ssl.CERT_NONE:
@@ -71,6 +75,8 @@ def client_context(
     ca_file: str | None,
     certificate: tuple[bytes, bytes] | None,
     alpn: Iterable[str],
+    *,
+    verify: bool = True,
 ) -> ssl.SSLContext:
     """A context for connections to a backend: the chain must verify against the given trust;
     names are checked by the caller against the cluster's subject alt names, not the SNI
@@ -78,13 +84,31 @@ def client_context(
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.check_hostname = False
-    context.verify_mode = ssl.CERT_REQUIRED
+    # verify=False: Envoy's UpstreamTlsContext without a validation context accepts anything.
+    context.verify_mode = ssl.CERT_REQUIRED if verify else ssl.CERT_NONE
     load_trust(context, ca_pem, ca_file)
     if certificate is not None:
         load_pair(context, *certificate)
     if alpn := list(alpn):
         context.set_alpn_protocols(alpn)
     return context
+
+
+_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+
+
+def apply_tls_params(context: ssl.SSLContext, params: TlsParams) -> None:
+    """Protocol bounds and TLS 1.2 cipher suites (TLS 1.3 suites are not configurable in
+    OpenSSL's cipher list, nor in Envoy's ``cipher_suites``)."""
+    if params.min_version is not None:
+        context.minimum_version = _VERSIONS[params.min_version]
+    if params.max_version is not None:
+        context.maximum_version = _VERSIONS[params.max_version]
+    if params.cipher_suites:
+        try:
+            context.set_ciphers(":".join(params.cipher_suites))
+        except ssl.SSLError as exc:
+            raise InvalidConfig(f"TlsParameters.cipher_suites: {exc}") from exc
 
 
 def load_trust(context: ssl.SSLContext, ca_pem: bytes | None, ca_file: str | None) -> None:
@@ -118,8 +142,11 @@ def fingerprint(
     *,
     http: bool = True,
     client_check: ClientCheck | None = None,
+    params: TlsParams | None = None,
 ) -> str:
     digest = hashlib.sha256()
+    if params is not None:
+        digest.update(repr(params).encode())
     if client_check is not None:
         digest.update(client_check.ca_pem)
         digest.update(str(int(client_check.mode)).encode())

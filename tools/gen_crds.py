@@ -53,20 +53,31 @@ def render() -> dict[str, str]:
 
 
 def custom_resource_definition(model: type[Resource], versions: list[str]) -> dict[str, Any]:
+    """Besides the schema, a model may declare ``CRD_SHORT_NAMES``, ``CRD_LABELS``,
+    ``CRD_STATUS`` (a status subresource: agw writes the status) and ``CRD_PRINTER_COLUMNS``
+    ((name, JSONPath) pairs shown by kubectl get)."""
     plural = _plural(model.KIND)
+    names: dict[str, Any] = {
+        "kind": model.KIND,
+        "listKind": f"{model.KIND}List",
+        "plural": plural,
+        "singular": model.KIND.lower(),
+        "categories": ["agentgateway"],
+    }
+    short_names = list(getattr(model, "CRD_SHORT_NAMES", ()))
+    if short_names:
+        names["shortNames"] = short_names
+    metadata: dict[str, Any] = {"name": f"{plural}.{model.GROUP}"}
+    labels = dict(getattr(model, "CRD_LABELS", {}))
+    if labels:
+        metadata["labels"] = labels
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{model.GROUP}"},
+        "metadata": metadata,
         "spec": {
             "group": model.GROUP,
-            "names": {
-                "kind": model.KIND,
-                "listKind": f"{model.KIND}List",
-                "plural": plural,
-                "singular": model.KIND.lower(),
-                "categories": ["agentgateway"],
-            },
+            "names": names,
             "scope": "Namespaced" if model.NAMESPACED else "Cluster",
             "versions": [
                 {
@@ -75,6 +86,7 @@ def custom_resource_definition(model: type[Resource], versions: list[str]) -> di
                     # The newest version is stored; older ones convert without a webhook.
                     "storage": version == versions[-1],
                     "schema": {"openAPIV3Schema": object_schema(model)},
+                    **_version_extras(model),
                 }
                 for version in versions
             ],
@@ -82,20 +94,39 @@ def custom_resource_definition(model: type[Resource], versions: list[str]) -> di
     }
 
 
+def _version_extras(model: type[Resource]) -> dict[str, Any]:
+    extras: dict[str, Any] = {}
+    if getattr(model, "CRD_STATUS", False):
+        extras["subresources"] = {"status": {}}
+    columns = getattr(model, "CRD_PRINTER_COLUMNS", ())
+    if columns:
+        extras["additionalPrinterColumns"] = [
+            {"name": name, "type": "string", "jsonPath": path} for name, path in columns
+        ] + [{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}]
+    return extras
+
+
 def object_schema(model: type[Resource]) -> dict[str, Any]:
     spec = model.model_fields["spec"].annotation
     assert isinstance(spec, type), f"{model.KIND}.spec must be a model"
     raw = spec.model_json_schema(by_alias=True, mode="validation")
-    return {
+    properties: dict[str, Any] = {
+        "apiVersion": {"type": "string"},
+        "kind": {"type": "string"},
+        "metadata": {"type": "object"},
+        "spec": structural(raw, raw.get("$defs", {})),
+    }
+    if getattr(model, "CRD_STATUS", False):
+        # agw computes the status; the API server keeps whatever it writes.
+        properties["status"] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    schema: dict[str, Any] = {
         "description": " ".join((model.__doc__ or model.KIND).split()),
         "type": "object",
-        "properties": {
-            "apiVersion": {"type": "string"},
-            "kind": {"type": "string"},
-            "metadata": {"type": "object"},
-            "spec": structural(raw, raw.get("$defs", {})),
-        },
+        "properties": properties,
     }
+    if model.model_fields["spec"].is_required():
+        schema["required"] = ["spec"]
+    return schema
 
 
 def structural(node: Any, definitions: dict[str, Any]) -> Any:
@@ -107,7 +138,8 @@ def structural(node: Any, definitions: dict[str, Any]) -> Any:
     node = _inline(node, definitions)
     result: dict[str, Any] = {}
     for key, value in node.items():
-        if key in _DROPPED or (key == "default" and value is None):
+        # An empty default would make has() true for every object, defeating one-of rules.
+        if key in _DROPPED or (key == "default" and value in (None, [], {})):
             continue
         if key == "additionalProperties" and value is False:
             continue
@@ -141,7 +173,11 @@ def _inline(node: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]
 
 def _plural(kind: str) -> str:
     lower = kind.lower()
-    return lower if lower.endswith("s") else f"{lower}s"
+    if lower.endswith("s"):
+        return lower
+    if lower.endswith("y") and lower[-2:-1] not in "aeiou":
+        return f"{lower[:-1]}ies"
+    return f"{lower}s"
 
 
 def main(argv: list[str]) -> int:

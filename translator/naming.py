@@ -64,3 +64,15 @@ def l4_filter_chain(gateway_ns: str, gateway: str, port: int, section: str, rout
 def ca_bundle(namespace: str, owner: str, kind: str = "backendtlspolicy") -> str:
     """The SDS validation-context secret holding the CA certificates an object trusts."""
     return f"ca/{kind}/{namespace}/{owner}"
+
+
+def ext_auth_filter(cluster: str, settings_digest: str) -> str:
+    """One HTTP filter per distinct external-auth settings: routes that ask the same service
+    the same way share it; the digest tells apart other settings for the same service."""
+    return f"envoy.filters.http.ext_authz/{cluster}/{settings_digest}"
+
+
+def route_rule_cluster(kind: str, namespace: str, name: str, rule: int) -> str:
+    """A cluster merging an HTTP rule's weighted backends, so that session persistence can
+    pin any of their endpoints (a session token names an endpoint within one cluster)."""
+    return f"{kind.lower()}/{namespace}/{name}/rule/{rule}/sticky"

@@ -14,6 +14,7 @@ from typing import TypeVar, cast
 
 from translator.model import (
     AgentgatewayParameters,
+    AgentgatewayPolicy,
     BackendTLSPolicy,
     ConfigMap,
     EndpointSlice,
@@ -30,6 +31,7 @@ from translator.model import (
     TCPRoute,
     TLSRoute,
     UDPRoute,
+    XBackendTrafficPolicy,
 )
 
 T = TypeVar("T", bound=Resource)
@@ -45,8 +47,10 @@ _FIELD_OF_KIND: dict[type[Resource], str] = {
     UDPRoute: "udp_routes",
     ReferenceGrant: "reference_grants",
     BackendTLSPolicy: "backend_tls_policies",
+    XBackendTrafficPolicy: "backend_traffic_policies",
     ListenerSet: "listener_sets",
     AgentgatewayParameters: "agentgateway_parameters",
+    AgentgatewayPolicy: "agentgateway_policies",
     Namespace: "namespaces",
     Service: "services",
     EndpointSlice: "endpoint_slices",
@@ -66,8 +70,10 @@ class ResourceSet:
     udp_routes: tuple[UDPRoute, ...] = ()
     reference_grants: tuple[ReferenceGrant, ...] = ()
     backend_tls_policies: tuple[BackendTLSPolicy, ...] = ()
+    backend_traffic_policies: tuple[XBackendTrafficPolicy, ...] = ()
     listener_sets: tuple[ListenerSet, ...] = ()
     agentgateway_parameters: tuple[AgentgatewayParameters, ...] = ()
+    agentgateway_policies: tuple[AgentgatewayPolicy, ...] = ()
     namespaces: tuple[Namespace, ...] = ()
     services: tuple[Service, ...] = ()
     endpoint_slices: tuple[EndpointSlice, ...] = ()

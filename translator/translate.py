@@ -10,6 +10,7 @@ from typing import Any
 
 from translator.gatewayapi import translate_gateway_api
 from translator.gatewayapi.status import ObjectId
+from translator.incremental import TranslationMemo
 from translator.ir import GatewayIR
 from translator.options import TranslateOptions
 from translator.resources import ResourceSet
@@ -28,24 +29,37 @@ class TranslationResult:
     inconsistencies: Mapping[str, list[str]] = field(default_factory=dict)
 
 
-def translate(resources: ResourceSet, options: TranslateOptions | None = None) -> TranslationResult:
+def translate(
+    resources: ResourceSet,
+    options: TranslateOptions | None = None,
+    memo: TranslationMemo | None = None,
+) -> TranslationResult:
+    """With ``memo``, results for objects unchanged since the memo's last run are reused
+    (see translator.memo); the result is the same as without."""
+    options = options or TranslateOptions()
+    if memo is not None:
+        memo.begin(resources, options)
     # Translation allocates many small objects and frees few; the cyclic collector would
     # rescan the (large, long-lived) input again and again for nothing: 30% of the time.
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _translate(resources, options or TranslateOptions())
+        return _translate(resources, options, memo)
     finally:
+        if memo is not None:
+            memo.end()
         if enabled:
             gc.enable()
 
 
-def _translate(resources: ResourceSet, options: TranslateOptions) -> TranslationResult:
-    stage1 = translate_gateway_api(resources, options)
+def _translate(
+    resources: ResourceSet, options: TranslateOptions, memo: TranslationMemo | None
+) -> TranslationResult:
+    stage1 = translate_gateway_api(resources, options, memo)
     xds: dict[str, XdsResources] = {}
     inconsistencies: dict[str, list[str]] = {}
     for key, gateway in stage1.gateways.items():
-        built = build_resources(gateway)
+        built = build_resources(gateway, memo.xds_routes if memo is not None else None)
         xds[key] = built
         problems = find_inconsistencies(built)
         if problems:

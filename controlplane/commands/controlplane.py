@@ -26,7 +26,7 @@ from controlplane.deployer import ProvisionSettings, load_settings
 from controlplane.leader import LeaseConfig, default_identity
 from controlplane.log import configure_logging
 from controlplane.sources.kube import KubeApiError, KubeConfigError
-from translator.options import DEFAULT_CONTROLLER_NAME
+from translator.options import DEFAULT_CONTROLLER_NAME, DataPlane
 
 FILE_ADDRESS_POOL = "127.0.10.0/24"
 
@@ -49,6 +49,13 @@ def add_parser(subparsers: Any) -> None:
         "--controller-name",
         help="the GatewayClass controllerName to act for (default: the provisioning file's, "
         f"else {DEFAULT_CONTROLLER_NAME})",
+    )
+    parser.add_argument(
+        "--data-plane",
+        choices=[plane.value for plane in DataPlane],
+        default=DataPlane.AGW.value,
+        help="what serves the Gateways: agw's proxy (default) or Envoy; for Envoy only what "
+        "Envoy enforces is emitted, and statuses say what it cannot",
     )
     parser.add_argument(
         "--provisioning",
@@ -122,6 +129,7 @@ def config_from(
         xds_address=args.xds_address,
         admin_address=args.admin_address,
         controller_name=controller_name,
+        data_plane=DataPlane(args.data_plane),
         address_pool=pool or None,
         source=args.source,
         kubeconfig=args.kubeconfig,

@@ -14,6 +14,7 @@ from typing import Any
 from controlplane.app import ControlPlane, ControlPlaneConfig
 from controlplane.embedded import EnvoyNotFound, ProxySettings, Supervisor
 from controlplane.log import configure_logging
+from translator.options import DataPlane
 from translator.xds import type_urls
 
 SUPERVISE_INTERVAL_SECONDS = 0.5
@@ -63,6 +64,7 @@ async def _run(args: argparse.Namespace) -> int:
         xds_address=args.xds_address,
         admin_address=args.admin_address,
         address_pool=args.address_pool,
+        data_plane=DataPlane.ENVOY if args.dataplane == "envoy" else DataPlane.AGW,
     )
     control_plane = ControlPlane(config)
     with tempfile.TemporaryDirectory(prefix="agw-run-") as workdir:

@@ -14,6 +14,7 @@ from controlplane.deployer.desired import (
     gateway_addresses,
     service_addresses,
 )
+from controlplane.deployer.listenersets import GatewayPorts, listener_set_ports
 from controlplane.deployer.names import provisioned_name, service_account_username
 from controlplane.deployer.reconciler import Provisioner, ReconcileReport
 from controlplane.deployer.render import render_gateway
@@ -28,6 +29,7 @@ from controlplane.deployer.xds_security import SecureXds, secure_xds
 __all__ = [
     "Addresses",
     "DesiredState",
+    "GatewayPorts",
     "ObjectRef",
     "ProvisionSettings",
     "Provisioner",
@@ -36,6 +38,7 @@ __all__ = [
     "SecureXds",
     "desired_state",
     "gateway_addresses",
+    "listener_set_ports",
     "load_settings",
     "provisioned_name",
     "render_gateway",

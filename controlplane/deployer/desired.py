@@ -1,6 +1,9 @@
 """Which objects should exist, for every Gateway agw provisions, and the addresses of their
 Services: both pure functions of a ResourceSet, shared by every control-plane replica.
 
+The Service of a Gateway also exposes the ports of its accepted ListenerSet listeners
+(``listener_set_ports``, from the last translation's statuses).
+
 A Gateway is provisioned when its GatewayClass names our controller and both the class's and
 the Gateway's parametersRef resolve. When a reference does not resolve (a typo, a parameters
 object not created yet), the Gateway's existing objects are left exactly as they are rather
@@ -14,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from controlplane.deployer import names
+from controlplane.deployer.listenersets import GatewayPorts
 from controlplane.deployer.render import render_gateway
 from controlplane.deployer.settings import ProvisionSettings
 from controlplane.deployer.workload import Manifest
@@ -49,7 +53,11 @@ class DesiredState:
     services: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
-def desired_state(resources: ResourceSet, settings: ProvisionSettings) -> DesiredState:
+def desired_state(
+    resources: ResourceSet,
+    settings: ProvisionSettings,
+    listener_set_ports: GatewayPorts | None = None,
+) -> DesiredState:
     classes: dict[str, GatewayClass] = {
         item.metadata.name: item
         for item in resources.gateway_classes
@@ -67,7 +75,8 @@ def desired_state(resources: ResourceSet, settings: ProvisionSettings) -> Desire
         if parameters.spec is None:
             untouched.add(key)
             continue
-        for manifest in render_gateway(gateway, gateway_class, parameters.spec, settings):
+        extra = (listener_set_ports or {}).get(key, ())
+        for manifest in render_gateway(gateway, gateway_class, parameters.spec, settings, extra):
             objects[ObjectRef.of(manifest)] = manifest
         services[key] = (gateway.metadata.namespace, names.provisioned_name(gateway.metadata.name))
     return DesiredState(objects, frozenset(untouched), services)

@@ -30,6 +30,7 @@ from controlplane.deployer import names
 from controlplane.deployer.comparison import is_subset
 from controlplane.deployer.desired import Addresses, ObjectRef, desired_state, service_addresses
 from controlplane.deployer.kubeapi import PROVISIONED, KubeObjects, Manifest
+from controlplane.deployer.listenersets import GatewayPorts
 from controlplane.deployer.settings import ProvisionSettings
 from translator.resources import ResourceSet
 
@@ -71,10 +72,14 @@ class Provisioner:
             )
         )
 
-    async def reconcile(self, resources: ResourceSet) -> ReconcileReport:
+    async def reconcile(
+        self, resources: ResourceSet, listener_set_ports: GatewayPorts | None = None
+    ) -> ReconcileReport:
+        """``listener_set_ports``: per Gateway, its accepted ListenerSets' ports (from the
+        translation of ``resources``, see ``listenersets.py``)."""
         if not self.is_leader():
             return ReconcileReport(leader=False)
-        desired = desired_state(resources, self.settings)
+        desired = desired_state(resources, self.settings, listener_set_ports)
         report = ReconcileReport()
         existing = await self._existing()
         for ref, manifest in desired.objects.items():

@@ -3,7 +3,8 @@ resolved AgentgatewayParameters and the control plane's settings.
 
 ``render_gateway`` returns, in the order they are applied: a ServiceAccount (the proxies'
 identity for xDS), a ConfigMap with the xDS CA (when xDS uses TLS), a Service exposing the
-listener ports (LoadBalancer unless the parameters say otherwise), the Deployment, and
+listener ports, the Gateway's own and those of its accepted ListenerSets (LoadBalancer
+unless the parameters say otherwise), the Deployment, and
 optionally a HorizontalPodAutoscaler and a PodDisruptionBudget. Every object is owned by the
 Gateway (garbage-collected with it) and carries ``spec.infrastructure`` labels and
 annotations, then the parameters' own, then agw's labels, which nothing may override since
@@ -12,9 +13,11 @@ the proxies are selected by them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from controlplane.deployer import names
+from controlplane.deployer.listenersets import Port, transport
 from controlplane.deployer.settings import ProvisionSettings
 from controlplane.deployer.workload import CA_FILE, Manifest, pod_spec
 from translator.model import AgentgatewayParametersSpec, Gateway, GatewayClass
@@ -25,10 +28,12 @@ def render_gateway(
     gateway_class: GatewayClass,
     parameters: AgentgatewayParametersSpec,
     settings: ProvisionSettings,
+    listener_set_ports: Iterable[Port] = (),
 ) -> tuple[Manifest, ...]:
+    """``listener_set_ports``: those of the ListenerSet listeners the Gateway accepted."""
     name = names.provisioned_name(gateway.metadata.name)
     meta = _Metadata(gateway, gateway_class, parameters, settings, name)
-    ports = listener_ports(gateway)
+    ports = listener_ports(gateway, listener_set_ports)
     objects: list[Manifest] = [
         {
             "apiVersion": "v1",
@@ -55,13 +60,10 @@ def render_gateway(
     return tuple(objects)
 
 
-def listener_ports(gateway: Gateway) -> list[tuple[int, str]]:
-    """(port, TCP or UDP) of every listener, once each, in port order."""
-    found = {
-        (listener.port, "UDP" if listener.protocol.upper() == "UDP" else "TCP")
-        for listener in gateway.spec.listeners
-    }
-    return sorted(found)
+def listener_ports(gateway: Gateway, extra: Iterable[Port] = ()) -> list[Port]:
+    """(port, TCP or UDP) of every listener, and of ``extra``, once each, in port order."""
+    found = {(listener.port, transport(listener.protocol)) for listener in gateway.spec.listeners}
+    return sorted(found.union(extra))
 
 
 class _Metadata:

@@ -7,10 +7,12 @@ from typing import Any
 
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 
+from dataplane.config.connection import Keepalive, compile_cluster_keepalive
 from dataplane.config.support import check_fields
 from dataplane.config.tls_context import UpstreamTls, compile_upstream_tls
 from dataplane.config.values import seconds
 from dataplane.errors import InvalidConfig, UnsupportedField, UnsupportedValue
+from dataplane.retry_budget import RetryBudgetConfig, compile_retry_budget
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_IDLE_TIMEOUT = 3600.0
@@ -35,6 +37,8 @@ class OutlierPolicy:
     consecutive_failures: int = 1
     base_ejection: float = 2.0
     max_ejection: float = 30.0
+    # Consecutive 5xx answers or connect failures that eject (Envoy's consecutive_5xx); 0: off.
+    consecutive_5xx: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +69,8 @@ class ClusterConfig:
     connection_window: int = DEFAULT_CONNECTION_WINDOW
     # TLS to the endpoints (transport_socket); its context is built once secrets are resolved.
     tls: UpstreamTls | None = None
+    retry_budget: RetryBudgetConfig | None = None
+    keepalive: Keepalive | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +138,8 @@ def compile_cluster(cluster: Any, assignment: Any | None) -> ClusterConfig:
             if cluster.HasField("transport_socket")
             else None
         ),
+        retry_budget=compile_retry_budget(cluster),
+        keepalive=compile_cluster_keepalive(cluster),
     )
 
 
@@ -210,6 +218,9 @@ def _outlier(cluster: Any) -> OutlierPolicy:
         max_ejection=(
             seconds(detection.max_ejection_time)
             if detection.HasField("max_ejection_time")
-            else default.max_ejection
+            else max(default.max_ejection, seconds(detection.base_ejection_time))
+        ),
+        consecutive_5xx=(
+            detection.consecutive_5xx.value if detection.HasField("consecutive_5xx") else 0
         ),
     )

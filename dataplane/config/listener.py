@@ -19,7 +19,17 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 )
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 
+from dataplane.config.access_log import AccessLogShape, compile_access_log_shape
 from dataplane.config.cluster import Http2Options, http2_options
+from dataplane.config.connection import (
+    NO_CONNECTION_SETTINGS,
+    ListenerConnection,
+    TlsParams,
+    compile_tls_params,
+    listener_connection,
+)
+from dataplane.config.extauth import ExtAuthzConfig, compile_ext_authz, is_ext_authz
+from dataplane.config.jwt_authn import JwtAuthnConfig, compile_jwt_authn, is_jwt_authn
 from dataplane.config.l4 import (
     TCP_PROXY_FILTER,
     UDP_PROXY_FILTER,
@@ -28,9 +38,12 @@ from dataplane.config.l4 import (
     compile_tcp_proxy,
     compile_udp_proxy,
 )
+from dataplane.config.policy_auth import check_auth_filter, is_auth_filter
 from dataplane.config.route import CORS_FILTER, locate, websocket_setting
+from dataplane.config.session import STATEFUL_SESSION_FILTER, check_session_filter
 from dataplane.config.support import check_fields
 from dataplane.config.tls_context import TLS_TRANSPORT, Validation, compile_validation
+from dataplane.config.traffic import TRAFFIC_FILTERS, check_traffic_filter
 from dataplane.config.values import data_source_bytes, seconds
 from dataplane.errors import ConfigRejected, InvalidConfig, UnsupportedField, UnsupportedValue
 
@@ -85,10 +98,17 @@ class HttpSettings:
     accept_http_10: bool = False
     # Access-log targets: "-" is stdout, anything else a file path.
     access_logs: tuple[str, ...] = ()
+    # The first access log's filter and line shape, when it has one.
+    access_log_shape: AccessLogShape | None = None
     codec: CodecType = CodecType.AUTO
     http2: Http2Options = DOWNSTREAM_HTTP2
     # The cors filter is in the chain: routes' CorsPolicy configs take effect.
     cors: bool = False
+    # ext_authz filters in chain order.
+    ext_authz: tuple[ExtAuthzConfig, ...] = ()
+    # agw's own authorization/transformation filters in the chain (dataplane.policy_auth).
+    auth_filters: frozenset[str] = frozenset()
+    jwt_authn: JwtAuthnConfig | None = None
 
     @property
     def rewrites_request_head(self) -> bool:
@@ -104,6 +124,7 @@ class DownstreamTls:
     # Client-certificate validation (its CA may be an SDS name the runtime config resolves).
     client_validation: Validation | None = None
     require_client_certificate: bool = False
+    params: TlsParams | None = None
 
     @property
     def client_ca_secret(self) -> str | None:
@@ -144,6 +165,8 @@ class ListenerConfig:
     inspection_timeout: float = DEFAULT_INSPECTION_TIMEOUT
     # Set on a UDP listener (which has no filter chains).
     udp: UdpProxySettings | None = None
+    # Keepalive and TLS handshake deadline (dataplane.config.connection).
+    connection: ListenerConnection = NO_CONNECTION_SETTINGS
 
     @property
     def is_tls(self) -> bool:
@@ -199,6 +222,7 @@ def compile_listener(listener: Any) -> tuple[ListenerConfig, dict[str, Any]]:
             if listener.HasField("listener_filters_timeout")
             else DEFAULT_INSPECTION_TIMEOUT
         ),
+        connection=listener_connection(listener, where),
     )
     return config, inline_routes
 
@@ -288,6 +312,7 @@ def _downstream_tls(socket: Any) -> DownstreamTls:
         tuple(common.alpn_protocols),
         client_validation=validation,
         require_client_certificate=required,
+        params=compile_tls_params(common),
     )
 
 
@@ -352,9 +377,19 @@ def _http_settings(manager: Any, inline_routes: dict[str, Any]) -> HttpSettings:
         ),
         accept_http_10=manager.http_protocol_options.accept_http_10,
         access_logs=tuple(_access_log(entry) for entry in manager.access_log),
+        access_log_shape=(
+            compile_access_log_shape(manager.access_log[0]) if manager.access_log else None
+        ),
         codec=CodecType(manager.codec_type),
         http2=http2_options(manager.http2_protocol_options, defaults.http2),
         cors=cors,
+        ext_authz=tuple(compile_ext_authz(f) for f in manager.http_filters if is_ext_authz(f)),
+        jwt_authn=next(
+            (compile_jwt_authn(f) for f in manager.http_filters if is_jwt_authn(f)), None
+        ),
+        auth_filters=frozenset(
+            check_auth_filter(f) for f in manager.http_filters if is_auth_filter(f)
+        ),
     )
 
 
@@ -370,6 +405,16 @@ def _check_http_filters(filters: Any) -> bool:
             if http_filter.HasField("typed_config"):
                 _unpack(http_filter.typed_config, cors_pb2.Cors(), "HttpFilter")
             continue
+        if is_ext_authz(http_filter):
+            continue  # compiled by compile_ext_authz
+        if http_filter.name in TRAFFIC_FILTERS:
+            check_traffic_filter(http_filter)
+            continue  # routes bring their settings
+        if is_auth_filter(http_filter):
+            continue  # checked by check_auth_filter
+        if http_filter.name == STATEFUL_SESSION_FILTER:
+            check_session_filter(http_filter.typed_config)
+            continue  # routes turn sessions on
         if http_filter.name != "envoy.filters.http.fault":
             raise UnsupportedValue("HttpConnectionManager.http_filters", http_filter.name)
         if http_filter.HasField("typed_config"):

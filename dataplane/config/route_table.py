@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from dataplane.config.cors import CorsPolicy
 from dataplane.config.header_mutation import NO_OPS, HeaderOps
 from dataplane.config.matcher import PathKind, PathMatcher, RequestPredicate
+from dataplane.config.policy_auth import RouteAuth
+from dataplane.config.session import SessionConfig
+from dataplane.config.traffic import RouteTraffic
 from dataplane.errors import InvalidConfig
 from dataplane.request import RequestHead
 
@@ -143,6 +146,14 @@ class RouteEntry:
     response_ops: HeaderOps
     fault: FaultAbort | None = None
     cors: CorsPolicy | None = None
+    # ext_authz filters this route turns on (True) or off (False), by filter name.
+    ext_authz: tuple[tuple[str, bool], ...] = ()
+    # Stateful session (cookie or header): requests of a session stick to one endpoint.
+    session: SessionConfig | None = None
+    # AgentgatewayPolicy local rate limit, CSRF and buffer limit (dataplane.traffic).
+    traffic: RouteTraffic | None = None
+    # agw's CEL authorization and transformation (dataplane.policy_auth).
+    auth: RouteAuth | None = None
 
     def rewrite_path(self, path: bytes, prefix_rewrite: bytes) -> bytes:
         """Replace the matched prefix (or the whole exact path) with ``prefix_rewrite``."""

@@ -58,6 +58,132 @@ _HEADER_MUTATIONS = (
     _f("response_headers_to_remove"),
 )
 
+_AUTHZ = "envoy.extensions.filters.http.ext_authz.v3."
+EXT_AUTHZ_SUPPORT = (
+    MessageSupport(
+        _AUTHZ + "ExtAuthz",
+        (
+            _f("grpc_service", "envoy_grpc: Authorization/Check over cleartext HTTP/2"),
+            _f("http_service"),
+            _f("transport_api_version", values=("V3",)),
+            _f("failure_mode_allow"),
+            _f("status_on_error", "default 403"),
+            _f("allowed_headers", "gRPC: only these; HTTP: these and Envoy's defaults"),
+            _f("with_request_body"),
+        ),
+        "a 200 (HTTP) or OK (gRPC) answer lets the request through",
+    ),
+    MessageSupport(_C + "GrpcService", (_f("envoy_grpc"), _f("timeout", "default 200ms"))),
+    MessageSupport(_C + "GrpcService.EnvoyGrpc", (_f("cluster_name"),)),
+    MessageSupport(
+        _AUTHZ + "HttpService",
+        (_f("server_uri"), _f("path_prefix"), _f("authorization_response")),
+    ),
+    MessageSupport(_C + "HttpUri", (_f("uri", "informational"), _f("cluster"), _f("timeout"))),
+    MessageSupport(_AUTHZ + "AuthorizationResponse", (_f("allowed_upstream_headers"),)),
+    MessageSupport(_M + "ListStringMatcher", (_f("patterns"),)),
+    MessageSupport(
+        _AUTHZ + "BufferSettings",
+        (_f("max_request_bytes"), _f("allow_partial_message", "false: a longer body answers 413")),
+    ),
+    MessageSupport(_AUTHZ + "ExtAuthzPerRoute", (_f("disabled"), _f("check_settings"))),
+    MessageSupport(_AUTHZ + "CheckSettings", (), "empty: turns the filter on for the route"),
+)
+
+_SESSION = "envoy.extensions.filters.http.stateful_session.v3."
+_SESSION_STATE = "envoy.extensions.http.stateful_session."
+SESSION_SUPPORT = (
+    MessageSupport(_SESSION + "StatefulSession", (_f("session_state", "per route only"),)),
+    MessageSupport(_SESSION + "StatefulSessionPerRoute", (_f("disabled"), _f("stateful_session"))),
+    MessageSupport(_C + "TypedExtensionConfig", (_f("name"), _f("typed_config"))),
+    MessageSupport(_SESSION_STATE + "cookie.v3.CookieBasedSessionState", (_f("cookie"),)),
+    MessageSupport(
+        "envoy.type.http.v3.Cookie",
+        (_f("name"), _f("path", "default /"), _f("ttl", "Max-Age, and the session's end")),
+        'Set-Cookie: name="token"; Max-Age; Path; HttpOnly, as Envoy writes it',
+    ),
+    MessageSupport(_SESSION_STATE + "header.v3.HeaderBasedSessionState", (_f("name"),)),
+)
+
+_LRL = "envoy.extensions.filters.http.local_ratelimit.v3."
+TRAFFIC_POLICY_SUPPORT = (
+    MessageSupport(
+        _LRL + "LocalRateLimit",
+        (
+            _f("stat_prefix"),
+            _f("token_bucket", "continuous refill; divided among the proxy's workers"),
+            _f("filter_enabled", "0% or 100%"),
+            _f("filter_enforced", "100%"),
+            _f("enable_x_ratelimit_headers", values=("OFF", "DRAFT_VERSION_03")),
+        ),
+        "inert on the connection manager; per route (typed_per_filter_config) a token bucket",
+    ),
+    MessageSupport(
+        "envoy.extensions.filters.http.csrf.v3.CsrfPolicy",
+        (_f("filter_enabled", "0% or 100%"), _f("additional_origins")),
+        "off on the connection manager; on per route; 403 for unsafe methods from other origins",
+    ),
+    MessageSupport(
+        "envoy.extensions.filters.http.buffer.v3.Buffer",
+        (_f("max_request_bytes", "413 above it; the body streams, counted"),),
+        "disabled on the connection manager",
+    ),
+    MessageSupport(
+        "envoy.extensions.filters.http.buffer.v3.BufferPerRoute", (_f("disabled"), _f("buffer"))
+    ),
+)
+
+_BASIC_AUTH = "envoy.extensions.filters.http.basic_auth.v3."
+_API_KEY = "envoy.extensions.filters.http.api_key_auth.v3."
+_JWT = "envoy.extensions.filters.http.jwt_authn.v3."
+AUTH_POLICY_SUPPORT = (
+    MessageSupport(
+        _BASIC_AUTH + "BasicAuth",
+        (_f("users", "checked; the filter must be disabled: routes bring their users"),),
+        "htpasswd {SHA} entries; 401 without valid credentials",
+    ),
+    MessageSupport(_BASIC_AUTH + "BasicAuthPerRoute", (_f("users", "inline"),)),
+    MessageSupport(_API_KEY + "ApiKeyAuth", (), "empty and disabled: routes bring their keys"),
+    MessageSupport(
+        _API_KEY + "ApiKeyAuthPerRoute",
+        (_f("credentials"), _f("key_sources", 'header ("Bearer " stripped) or query')),
+        "401 for a missing or unknown key",
+    ),
+    MessageSupport(_API_KEY + "Credential", (_f("key"), _f("client"))),
+    MessageSupport(
+        _JWT + "JwtAuthentication",
+        (_f("providers"), _f("requirement_map")),
+        "routes name a requirement; without one a route is not checked",
+    ),
+    MessageSupport(
+        _JWT + "JwtProvider",
+        (
+            _f("issuer"),
+            _f("audiences"),
+            _f("local_jwks", "RSA, EC P-256/P-384, Ed25519 keys"),
+            _f("forward", "must be true: the token stays on the request"),
+            _f("from_headers"),
+            _f("from_params"),
+            _f("from_cookies"),
+            _f("clock_skew_seconds"),
+        ),
+        "RS256/384/512, ES256/384, EdDSA; iss, exp, nbf, aud checked",
+    ),
+    MessageSupport(_JWT + "JwtHeader", (_f("name"), _f("value_prefix"))),
+    MessageSupport(
+        _JWT + "JwtRequirement",
+        (
+            _f("provider_name"),
+            _f("requires_any", "of provider names, allow_missing, allow_missing_or_failed"),
+            _f("allow_missing"),
+            _f("allow_missing_or_failed"),
+        ),
+    ),
+    MessageSupport(_JWT + "JwtRequirementOrList", (_f("requirements"),)),
+    MessageSupport(_JWT + "PerRouteConfig", (_f("disabled"), _f("requirement_name"))),
+    MessageSupport(_API_KEY + "KeySource", (_f("header"), _f("query"))),
+)
+
 SUPPORTED_API: tuple[MessageSupport, ...] = (
     MessageSupport(
         _L + "Listener",
@@ -75,7 +201,16 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
             _f("traffic_direction", "informational"),
             _f("stat_prefix", "informational"),
             _f("udp_listener_config", "required with a UDP address"),
+            _f(
+                "socket_options",
+                "SO_KEEPALIVE with TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT only: set on the "
+                "listening socket, accepted connections inherit them",
+            ),
         ),
+    ),
+    MessageSupport(
+        _C + "SocketOption",
+        (_f("description"), _f("level"), _f("name"), _f("int_value"), _f("state")),
     ),
     MessageSupport(_L + "UdpListenerConfig", (), "defaults only"),
     MessageSupport(_L + "ListenerFilter", (_f("name"), _f("typed_config"))),
@@ -90,6 +225,7 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
                 "or envoy.filters.network.tcp_proxy",
             ),
             _f("transport_socket", "envoy.transport_sockets.tls (DownstreamTlsContext)"),
+            _f("transport_socket_connect_timeout", "TLS handshake deadline; per listener"),
         ),
     ),
     MessageSupport(
@@ -160,8 +296,8 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
             _f("route_config"),
             _f(
                 "http_filters",
-                "envoy.filters.http.cors, envoy.filters.http.fault (abort only) and the "
-                "router, last",
+                "envoy.filters.http.cors, envoy.filters.http.fault (abort only), inert "
+                "csrf, local_ratelimit and (disabled) buffer filters, and the router, last",
             ),
             _f("use_remote_address", "append the peer to x-forwarded-for"),
             _f("skip_xff_append"),
@@ -188,7 +324,14 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
         ),
     ),
     MessageSupport(_HCM + "Rds", (_f("config_source"), _f("route_config_name"))),
-    MessageSupport(_HCM + "HttpFilter", (_f("name"), _f("typed_config"))),
+    MessageSupport(
+        _HCM + "HttpFilter",
+        (
+            _f("name"),
+            _f("typed_config"),
+            _f("disabled", "ext_authz, basic_auth: on where a route says so"),
+        ),
+    ),
     MessageSupport(
         _HCM + "HttpConnectionManager.UpgradeConfig", (_f("upgrade_type"), _f("enabled"))
     ),
@@ -225,10 +368,37 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
     ),
     MessageSupport(
         "envoy.config.accesslog.v3.AccessLog",
-        (_f("name"), _f("typed_config", "StdoutAccessLog or FileAccessLog(path)")),
+        (
+            _f("name"),
+            _f("typed_config", "StdoutAccessLog or FileAccessLog(path)"),
+            _f("filter", "the CEL extension filter only; the first access log of a chain"),
+        ),
+    ),
+    MessageSupport("envoy.config.accesslog.v3.AccessLogFilter", (_f("extension_filter"),)),
+    MessageSupport(
+        "envoy.config.accesslog.v3.ExtensionFilter",
+        (_f("name", "envoy.access_loggers.extension_filters.cel"), _f("typed_config")),
+    ),
+    MessageSupport(
+        "envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter",
+        (_f("expression", "agw's CEL dialect; an evaluation error logs nothing"),),
     ),
     MessageSupport("envoy.extensions.access_loggers.file.v3.FileAccessLog", (_f("path"),)),
-    MessageSupport("envoy.extensions.access_loggers.stream.v3.StdoutAccessLog", ()),
+    MessageSupport(
+        "envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
+        (_f("log_format", "json_format only"),),
+    ),
+    MessageSupport(
+        _C + "SubstitutionFormatString",
+        (
+            _f(
+                "json_format",
+                "values: the operators of agw's default line (%REQ(:METHOD)%, %RESPONSE_CODE%, "
+                "...) or %CEL(expr)%, left out when it fails",
+            ),
+            _f("formatters", "envoy.formatter.cel"),
+        ),
+    ),
     MessageSupport("envoy.extensions.filters.http.router.v3.Router", ()),
     MessageSupport(
         "envoy.extensions.filters.http.cors.v3.Cors",
@@ -257,6 +427,9 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
         "envoy.extensions.filters.http.fault.v3.FaultAbort",
         (_f("http_status"), _f("percentage")),
     ),
+    *EXT_AUTHZ_SUPPORT,
+    *TRAFFIC_POLICY_SUPPORT,
+    *AUTH_POLICY_SUPPORT,
     MessageSupport(
         _R + "RouteConfiguration",
         (_f("name"), _f("virtual_hosts"), *_HEADER_MUTATIONS, _f("validate_clusters")),
@@ -276,7 +449,9 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
             *_HEADER_MUTATIONS,
             _f(
                 "typed_per_filter_config",
-                "envoy.filters.http.fault abort and envoy.filters.http.cors CorsPolicy",
+                "envoy.filters.http.fault abort, envoy.filters.http.cors CorsPolicy, "
+                "ExtAuthzPerRoute (by type, under the ext_authz filter's name), csrf "
+                "CsrfPolicy, local_ratelimit LocalRateLimit and BufferPerRoute",
             ),
             _f("metadata", "kept for dumps"),
         ),
@@ -409,7 +584,7 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
             _f("connect_timeout", "default 5s"),
             _f("lb_policy", "weighted round robin", ("ROUND_ROBIN",)),
             _f("load_assignment", "for STATIC clusters"),
-            _f("outlier_detection", "connect failures only"),
+            _f("outlier_detection", "connect failures, and 5xx answers with consecutive_5xx"),
             _f("circuit_breakers", "per endpoint pool"),
             _f("common_http_protocol_options"),
             _f(
@@ -424,7 +599,13 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
                 "unexpected certificate name is a connect failure (503)",
             ),
             _f("metadata", "kept for dumps"),
+            _f("upstream_connection_options", "tcp_keepalive"),
         ),
+    ),
+    MessageSupport(_CL + "UpstreamConnectionOptions", (_f("tcp_keepalive"),)),
+    MessageSupport(
+        _C + "TcpKeepalive",
+        (_f("keepalive_probes"), _f("keepalive_time"), _f("keepalive_interval")),
     ),
     MessageSupport(_CL + "Cluster.EdsClusterConfig", (_f("eds_config"), _f("service_name"))),
     MessageSupport(
@@ -432,8 +613,10 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
         (
             _f("consecutive_local_origin_failure", "default 1"),
             _f("base_ejection_time", "default 2s"),
-            _f("max_ejection_time", "default 30s"),
+            _f("max_ejection_time", "default 30s, or the base ejection time when longer"),
             _f("max_ejection_percent", "never all: panic mode uses every endpoint"),
+            _f("consecutive_5xx", "5xx answers and connect failures; off unless set"),
+            _f("interval", "ejections end when their time is up, not on a sweep"),
             _f("split_external_local_origin_errors"),
         ),
     ),
@@ -445,7 +628,19 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
             _f("max_connections"),
             _f("max_pending_requests"),
             _f("max_retries"),
+            _f(
+                "retry_budget",
+                "GEP-3388 window and floor from the cluster's agw metadata when present",
+            ),
         ),
+    ),
+    MessageSupport(
+        _CL + "CircuitBreakers.Thresholds.RetryBudget",
+        (
+            _f("budget_percent", "of requests in the window (default 10 s)"),
+            _f("min_retry_concurrency", "retries always allowed per second"),
+        ),
+        "a sliding window of requests, not Envoy's concurrent retries",
     ),
     MessageSupport(_E + "ClusterLoadAssignment", (_f("cluster_name"), _f("endpoints"))),
     MessageSupport(
@@ -477,7 +672,8 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
     MessageSupport(
         _TLS + "UpstreamTlsContext",
         (_f("common_tls_context"), _f("sni", "none sent when empty")),
-        "TLS 1.2+ to the endpoints; ALPN h2 for HTTP/2 clusters, else http/1.1",
+        "TLS 1.2+ to the endpoints; ALPN as listed, or h2 for HTTP/2 clusters, else http/1.1; "
+        "without a validation context any certificate is accepted, as in Envoy",
     ),
     MessageSupport(
         _TLS + "CommonTlsContext.CombinedCertificateValidationContext",
@@ -513,11 +709,20 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
             ),
             _f("validation_context"),
             _f("combined_validation_context", "the CA from a Secret's validation_context"),
+            _f("tls_params", "downstream only"),
             _f(
                 "alpn_protocols",
                 "HTTP chains: h2 and http/1.1, as the codec_type allows, none: http/1.1; "
                 "tcp_proxy chains: offered as listed, none: no ALPN",
             ),
+        ),
+    ),
+    MessageSupport(
+        _TLS + "TlsParameters",
+        (
+            _f("tls_minimum_protocol_version", values=("TLS_AUTO", "TLSv1_2", "TLSv1_3")),
+            _f("tls_maximum_protocol_version", values=("TLS_AUTO", "TLSv1_2", "TLSv1_3")),
+            _f("cipher_suites", "OpenSSL names; TLS 1.2 suites (1.3 suites are fixed)"),
         ),
     ),
     MessageSupport(_TLS + "SdsSecretConfig", (_f("name"), _f("sds_config"))),
@@ -527,6 +732,7 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
     ),
     MessageSupport(_TLS + "TlsCertificate", (_f("certificate_chain"), _f("private_key"))),
     MessageSupport(_C + "TransportSocket", (_f("name"), _f("typed_config"))),
+    *SESSION_SUPPORT,
 )
 
 _BY_NAME: dict[str, MessageSupport] = {m.message: m for m in SUPPORTED_API}
@@ -544,8 +750,11 @@ def short_name(message: Any) -> str:
 _ANCHORS = {_R + "VirtualHost": "virtual host", _R + "Route": "route"}
 
 
-def check_fields(message: Any, path: str | None = None, where: str = "") -> None:
-    """Raise ``UnsupportedField`` for any field set in ``message`` (recursively) not listed."""
+def check_fields(
+    message: Any, path: str | None = None, where: str = "", skip: frozenset[str] = frozenset()
+) -> None:
+    """Raise ``UnsupportedField`` for any field set in ``message`` (recursively) not listed.
+    Fields named in ``skip`` are allowed without looking inside: the caller checks them."""
     full_name = message.DESCRIPTOR.full_name
     path = path or short_name(message)
     allowed = _FIELDS.get(full_name)
@@ -556,6 +765,8 @@ def check_fields(message: Any, path: str | None = None, where: str = "") -> None
         field_path = f"{path}.{field.name}"
         if support is None:
             raise UnsupportedField(field_path, where)
+        if field.name in skip:
+            continue
         if support.values is not None:
             _check_enum(field, value, support.values, field_path, where)
             continue

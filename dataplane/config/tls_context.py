@@ -59,6 +59,8 @@ class UpstreamTls:
     validation: Validation | None
     client_certificate_secrets: tuple[str, ...] = ()
     context: ssl.SSLContext | None = field(default=None, compare=False)
+    # Offered as listed; empty: h2 for HTTP/2 clusters, else http/1.1.
+    alpn: tuple[str, ...] = ()
 
     @property
     def secret_names(self) -> tuple[str, ...]:
@@ -80,6 +82,8 @@ def compile_upstream_tls(socket: Any, where: str) -> UpstreamTls:
     common = context.common_tls_context
     if common.tls_certificates:
         raise UnsupportedField("UpstreamTlsContext.common_tls_context.tls_certificates", where)
+    if common.HasField("tls_params"):
+        raise UnsupportedField("UpstreamTlsContext.common_tls_context.tls_params", where)
     validation = compile_validation(common)
     if validation is not None and validation.accept_untrusted:
         raise UnsupportedValue(
@@ -91,6 +95,7 @@ def compile_upstream_tls(socket: Any, where: str) -> UpstreamTls:
         client_certificate_secrets=tuple(
             config.name for config in common.tls_certificate_sds_secret_configs
         ),
+        alpn=tuple(common.alpn_protocols),
     )
 
 

@@ -51,11 +51,11 @@ def resolve_upstream_tls(
         if certificate is None:
             return dataclasses.replace(cluster, warming=True)
         pair = (certificate.certificate_chain, certificate.private_key)
-    if validation is None:
-        # Envoy without a validation context accepts any certificate; agw does not go there.
-        raise UnsupportedField("UpstreamTlsContext without a validation context", cluster.name)
-    alpn = ("h2",) if cluster.http2 else ("http/1.1",)
-    context = _cached_context(ca_pem, validation.ca_file, pair, alpn)
+    # Without a validation context Envoy accepts any certificate (insecureSkipVerify: All).
+    verify = validation is not None
+    ca_file = validation.ca_file if validation is not None else None
+    alpn = tls.alpn or (("h2",) if cluster.http2 else ("http/1.1",))
+    context = _cached_context(ca_pem, ca_file, pair, alpn, verify)
     return dataclasses.replace(cluster, tls=dataclasses.replace(tls, context=context))
 
 
@@ -65,5 +65,6 @@ def _cached_context(
     ca_file: str | None,
     pair: tuple[bytes, bytes] | None,
     alpn: tuple[str, ...],
+    verify: bool,
 ) -> ssl.SSLContext:
-    return client_context(ca_pem, ca_file, pair, alpn)
+    return client_context(ca_pem, ca_file, pair, alpn, verify=verify)

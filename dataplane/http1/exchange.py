@@ -16,7 +16,7 @@ import dataclasses
 import time
 from typing import TYPE_CHECKING, cast
 
-from dataplane import cors
+from dataplane import cors, extauth, policy_auth, traffic
 from dataplane.config.header_mutation import HeaderOps
 from dataplane.config.route_table import (
     ForwardAction,
@@ -33,6 +33,7 @@ from dataplane.http1.wire import (
     chunk,
 )
 from dataplane.request import RequestHead
+from dataplane.session import sticky_pick
 from dataplane.upstream.connection import UpstreamConnection
 from dataplane.upstream.mirror import MirrorRequest
 from dataplane.upstream.pool import EndpointPool
@@ -87,6 +88,16 @@ class Exchange(ExchangeState):
             if preflight is not None:
                 self.local_reply(200, b"", preflight)
                 return
+        if route.auth is not None and policy_auth.run(self, route.auth, chain.settings):
+            return
+        if chain.settings.ext_authz and extauth.intercept(self, route, chain):
+            return  # ``dispatch`` runs once the authorization services allow the request
+        self.dispatch(route, chain)
+
+    def dispatch(self, route: RouteEntry, chain: HttpChain) -> None:
+        """Run the route's action."""
+        if route.traffic is not None and traffic.refuses(self, route.traffic):
+            return  # the traffic filters run after ext_authz, as in the connection manager
         action = route.action
         if type(action) is ForwardAction:
             self._forward(route, action, chain)
@@ -172,7 +183,10 @@ class Exchange(ExchangeState):
         balancer = self.balancer
         assert balancer is not None
         self.attempts += 1
-        pool = balancer.pick()
+        if self.attempts == 1 and balancer.budget is not None:
+            balancer.budget.record_request()
+        session = self.route.session if self.route is not None else None
+        pool = balancer.pick() if session is None else sticky_pick(self, balancer, session)
         if pool is None:
             self.local_reply(503, replies.NO_HEALTHY_UPSTREAM)
             return
@@ -238,6 +252,11 @@ class Exchange(ExchangeState):
     def on_body(self, data: bytes) -> None:
         if self.discarding:
             return
+        if self.auth is not None and self.auth.holding:
+            self.auth.hold(data)
+            return
+        if self.body_limit >= 0 and traffic.body_too_large(self, len(data)):
+            return
         if self.body_kind is BodyKind.CHUNKED and not self.upstream_h2:
             data = chunk(data)
         self._send_body(data)
@@ -268,6 +287,9 @@ class Exchange(ExchangeState):
             self.conn.set_paused(self.conn.PAUSE_BODY, True)
 
     def on_request_end(self) -> None:
+        if self.auth is not None and self.auth.holding:
+            self.auth.request_ended()
+            return
         self.done = True
         if self.discarding:
             self._finish(False)
@@ -403,6 +425,8 @@ class Exchange(ExchangeState):
         if self.finished:
             return
         self.finished = True
+        if self.auth is not None:
+            self.auth.cancel()
         if self.route_timer is not None or self.try_timer is not None or self.backoff_timer:
             recovery.cancel_timers(self)
         route = self.route

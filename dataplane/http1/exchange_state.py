@@ -17,6 +17,7 @@ from dataplane.config.route_table import ClusterTarget, ForwardAction, RetryPoli
 if TYPE_CHECKING:
     from dataplane.chain import HttpChain
     from dataplane.clock import Clock
+    from dataplane.extauth import AuthHold
     from dataplane.http1.exchange import Exchange
     from dataplane.http2.pool import Http2Pool
     from dataplane.http2.upstream import UpstreamStream
@@ -103,6 +104,11 @@ class ExchangeState:
     backend: ClusterTarget | None = None
     # Set by the cors filter for a request from an allowed origin.
     cors_ops: HeaderOps = ()
+    # A route's buffer limit (dataplane.traffic): -1 for none, else body bytes allowed.
+    body_limit = -1
+    body_seen = 0
+    # Set while ext_authz services decide; the request is held until they do.
+    auth: AuthHold | None = None
     balancer: ClusterBalancer | None = None
     retry: RetryPolicy | None = None
     cluster = ""

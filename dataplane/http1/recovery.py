@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from dataplane.access_line import shape_line
 from dataplane.access_log import AccessLog
 from dataplane.http1 import local_reply as replies
 from dataplane.http1.exchange_state import Framing
@@ -28,7 +29,11 @@ def can_retry(exchange: Exchange) -> bool:
     if retry is None or exchange.retries >= retry.num_retries:
         return False
     # The body must still be at hand: never sent, kept for replay, or there is none.
-    return not exchange.sent_any or exchange.replay is not None or not exchange.body_kind
+    if exchange.sent_any and exchange.replay is None and exchange.body_kind:
+        return False
+    # Last: an admitted retry is counted against the cluster's budget.
+    budget = exchange.balancer.budget if exchange.balancer is not None else None
+    return budget is None or budget.admit_retry()
 
 
 def schedule_retry(exchange: Exchange) -> None:
@@ -150,7 +155,7 @@ def cancel_timers(exchange: Exchange) -> None:
 def log_access(exchange: Exchange, access_log: AccessLog) -> None:
     head = exchange.head
     route = exchange.route
-    access_log.log(
+    fields = dict(
         start_time=exchange.started_at,
         duration_ms=round((time.time() - exchange.started_at) * 1000, 3),
         method=head.method.decode("latin-1"),
@@ -164,3 +169,11 @@ def log_access(exchange: Exchange, access_log: AccessLog) -> None:
         downstream_remote_address=exchange.conn.peer.decode("latin-1"),
         user_agent=(head.header(b"user-agent") or b"").decode("latin-1"),
     )
+    chain = exchange.chain
+    shape = chain.settings.access_log_shape if chain is not None else None
+    if shape is not None:
+        shaped = shape_line(shape, fields, head, exchange.protocol_name, exchange.status)
+        if shaped is None:
+            return
+        fields = shaped
+    access_log.log(**fields)

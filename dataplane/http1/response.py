@@ -27,6 +27,7 @@ class Http1Exchange(Exchange):
         return "HTTP/1.0" if self.version_10 else "HTTP/1.1"
 
     def on_response_head(self, status: int, response: UpstreamConnection | UpstreamStream) -> None:
+        response.pool.record_status(status)
         # Only a retry policy arms a per-try timer, so without one there is nothing to check.
         if self.retry is not None and self._retried(status, response):
             return

@@ -46,6 +46,7 @@ class Http2Exchange(Exchange):
         return "HTTP/2"
 
     def on_response_head(self, status: int, response: UpstreamConnection | UpstreamStream) -> None:
+        response.pool.record_status(status)
         if self.retry is not None and self._retried(status, response):
             return
         if status == 101:

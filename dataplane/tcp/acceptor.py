@@ -85,7 +85,12 @@ class StreamAcceptor:
         factory: Callable[[], asyncio.BaseProtocol],
         context: ssl.SSLContext | None,
     ) -> None:
-        timeout = self.owner.config.inspection_timeout if context is not None else None
+        config = self.owner.config
+        timeout = (
+            (config.connection.handshake_timeout or config.inspection_timeout)
+            if context is not None
+            else None
+        )
         try:
             await self.loop.connect_accepted_socket(
                 factory, connection, ssl=context, ssl_handshake_timeout=timeout

@@ -40,7 +40,7 @@ def smooth_schedule(weights: list[int]) -> list[int]:
 
 
 class ClusterBalancer:
-    __slots__ = ("config", "cursor", "http2", "pools", "schedule")
+    __slots__ = ("budget", "config", "cursor", "http2", "pools", "schedule")
 
     def __init__(self, config: ClusterConfig, pools: UpstreamPools) -> None:
         self.config = config
@@ -50,6 +50,7 @@ class ClusterBalancer:
             self.pools[i] for i in smooth_schedule([e.weight for e in config.endpoints])
         ]
         self.cursor = -1
+        self.budget = pools.retry_budget(config)
 
     def pick(self) -> EndpointPool | Http2Pool | None:
         """The next endpoint; None when the cluster has none. If every endpoint is ejected,

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Protocol
 
 from dataplane.clock import Clock
 from dataplane.config.cluster import ClusterConfig, OutlierPolicy
+from dataplane.config.connection import Keepalive
 from dataplane.config.tls_context import UpstreamTls
+from dataplane.keepalive import enable_keepalive
 from dataplane.upstream.tls import connect_arguments, peer_is_acceptable
 from dataplane.write_batch import WriteBatch
 
@@ -34,9 +36,11 @@ class Endpoint:
         "connect_timeout",
         "ejected_until",
         "ejections",
+        "errors",
         "failures",
         "host",
         "idle_timeout",
+        "keepalive",
         "loop",
         "max_connections",
         "max_pending",
@@ -65,6 +69,8 @@ class Endpoint:
         # Open plus connecting connections.
         self.size = 0
         self.failures = 0
+        # Consecutive 5xx answers and connect failures (OutlierPolicy.consecutive_5xx).
+        self.errors = 0
         self.ejections = 0
         self.ejected_until = 0.0
         self.retired = False
@@ -78,15 +84,19 @@ class Endpoint:
         self.max_pending = cluster.max_pending
         self.outlier: OutlierPolicy = cluster.outlier
         self.tls: UpstreamTls | None = cluster.tls
+        self.keepalive: Keepalive | None = cluster.keepalive
 
     async def open_transport(
         self, factory: Callable[[], asyncio.Protocol]
     ) -> tuple[asyncio.BaseTransport, asyncio.Protocol]:
         """Connect, with TLS when the cluster asks for it (the handshake counts towards the
         connect timeout, which the caller enforces)."""
-        return await self.loop.create_connection(
+        transport, protocol = await self.loop.create_connection(
             factory, self.host, self.port, **connect_arguments(self.tls, self.connect_timeout)
         )
+        if self.keepalive is not None:
+            enable_keepalive(transport.get_extra_info("socket"), self.keepalive)
+        return transport, protocol
 
     def peer_is_acceptable(self, transport: asyncio.BaseTransport) -> bool:
         return peer_is_acceptable(self.tls, transport)
@@ -99,11 +109,34 @@ class Endpoint:
         self.failures = 0
         self.ejections = 0
 
+    def record_status(self, status: int) -> None:
+        """A response's status, for ejection after consecutive 5xx (when configured)."""
+        if status < 500:
+            self.errors = 0
+        elif self.outlier.consecutive_5xx:
+            self._count_error()
+
+    def _count_error(self) -> bool:
+        """Count one 5xx; True when it ejected the endpoint."""
+        self.errors += 1
+        if self.errors < self.outlier.consecutive_5xx:
+            return False
+        self.errors = 0
+        self._eject()
+        return True
+
     def record_failure(self) -> None:
+        # Envoy counts a connect failure as a 5xx (errors are not split by origin).
+        if self.outlier.consecutive_5xx and self._count_error():
+            self.failures = 0
+            return
         self.failures += 1
         if self.failures < self.outlier.consecutive_failures:
             return
         self.failures = 0
+        self._eject()
+
+    def _eject(self) -> None:
         ejection = min(
             self.outlier.base_ejection * (1 << min(self.ejections, 16)), self.outlier.max_ejection
         )

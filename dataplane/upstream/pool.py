@@ -15,6 +15,7 @@ from typing import cast
 from dataplane.clock import Clock
 from dataplane.config.cluster import ClusterConfig
 from dataplane.http2.pool import Http2Pool
+from dataplane.retry_budget import RetryBudget
 from dataplane.upstream.connection import UpstreamConnection
 from dataplane.upstream.endpoint import ConnectWaiter, Endpoint
 from dataplane.write_batch import WriteBatch
@@ -132,6 +133,18 @@ class UpstreamPools:
         self.batch = batch
         self.clock = clock
         self.pools: dict[PoolKey, EndpointPool | Http2Pool] = {}
+        # By cluster name: a budget's windows outlive config updates that keep its settings.
+        self.budgets: dict[str, RetryBudget] = {}
+
+    def retry_budget(self, cluster: ClusterConfig) -> RetryBudget | None:
+        config = cluster.retry_budget
+        if config is None:
+            self.budgets.pop(cluster.name, None)
+            return None
+        budget = self.budgets.get(cluster.name)
+        if budget is None or budget.config != config:
+            budget = self.budgets[cluster.name] = RetryBudget(config, self.loop.time)
+        return budget
 
     def pool(self, cluster: ClusterConfig, host: str, port: int) -> EndpointPool | Http2Pool:
         key = (cluster.name, host, port)

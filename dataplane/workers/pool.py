@@ -201,6 +201,7 @@ class WorkerPool:
                 self.python, "-m", WORKER_MODULE,
                 "--channel-fd", str(child_end.fileno()),
                 "--index", str(index),
+                "--workers", str(self.count),
                 "--stats-interval", str(self.stats_interval),
                 "--log-level", self.log_level,
                 pass_fds=(child_end.fileno(),),

@@ -26,6 +26,7 @@ from dataplane.config import compile_config
 from dataplane.errors import ConfigRejected, ListenerBindError
 from dataplane.listener import bind_socket
 from dataplane.proxy import Proxy
+from dataplane.ratelimit import set_worker_share
 from dataplane.workers.channel import (
     Kind,
     decode_config,
@@ -153,6 +154,7 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="agw-proxy-worker")
     parser.add_argument("--channel-fd", type=int, required=True)
     parser.add_argument("--index", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=1, help="how many workers share limits")
     parser.add_argument("--stats-interval", type=float, default=1.0)
     parser.add_argument("--log-level", default="info")
     return parser.parse_args(argv)
@@ -164,6 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     configure_logging(args.log_level)
     structlog.contextvars.bind_contextvars(worker=args.index)
+    set_worker_share(args.index, args.workers)
     channel = socket.socket(fileno=args.channel_fd)
     coroutine = serve_worker(channel, args.index, args.stats_interval)
     try:

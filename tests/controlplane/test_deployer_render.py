@@ -2,7 +2,9 @@
 
 Each case under testdata/deployer is Kubernetes YAML plus a ``ProvisionSettings`` document
 (the control plane's provisioning file, read by ``settings_from_document``); the output
-lists every object ``desired_state`` renders and the Gateways left untouched. Every rendered
+lists every object ``desired_state`` renders and the Gateways left untouched. The case is
+translated first, as the control plane does, so that the ports of accepted ListenerSet
+listeners come from the translator's statuses (``listener_set_ports``). Every rendered
 object is also validated against the Kubernetes schemas, and names and label values are
 checked for length and syntax. Leaves applying the objects to a cluster to
 test_deployer_reconcile.py.
@@ -17,11 +19,19 @@ from typing import Any
 import pytest
 import yaml
 
-from controlplane.deployer import ProvisionSettings, desired_state, names, settings_from_document
+from controlplane.deployer import (
+    ProvisionSettings,
+    desired_state,
+    listener_set_ports,
+    names,
+    settings_from_document,
+)
 from tests.deploy.schemas import validate
 from tests.translator.golden import case_id, check_golden
 from translator.loader import load_text
+from translator.options import TranslateOptions
 from translator.serialize import dump_yaml
+from translator.translate import translate
 
 TESTDATA = Path(__file__).parent / "testdata" / "deployer"
 CASES = sorted(TESTDATA.glob("*.in.yaml"))
@@ -40,7 +50,10 @@ def render_case(path: Path) -> tuple[str, list[dict[str, Any]]]:
     text = path.read_text()
     loaded = load_text(text, path.name)
     assert loaded.problems == (), loaded.problems
-    desired = desired_state(loaded.resource_set(), settings_from(list(yaml.safe_load_all(text))))
+    resources = loaded.resource_set()
+    settings = settings_from(list(yaml.safe_load_all(text)))
+    statuses = translate(resources, TranslateOptions(settings.controller_name)).statuses
+    desired = desired_state(resources, settings, listener_set_ports(resources, statuses))
     objects = list(desired.objects.values())
     output = {"objects": objects, "untouched": sorted(desired.untouched)}
     return dump_yaml(output), objects

@@ -6,6 +6,9 @@ patternProperties or additionalProperties beside properties); a schema validator
 an object the model accepts and rejects the same mistakes the model rejects (the CEL rules
 aside, which only an API server evaluates: their presence is checked).
 
+AgentgatewayPolicy's CRD gets the same checks, plus its admission rules (CEL), its status
+subresource and the absence of empty defaults (which would defeat the one-of rules).
+
 Leaves out: installing the CRDs into a real API server (none runs here).
 """
 
@@ -22,7 +25,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from translator.model import AgentgatewayParameters
+from translator.model import AgentgatewayParameters, AgentgatewayPolicy
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD = ROOT / "deploy" / "helm" / "agw" / "crds" / "agentgateway.dev_agentgatewayparameters.yaml"
@@ -114,3 +117,99 @@ def test_schema_and_model_reject_the_same_mistakes(spec: dict[str, Any]) -> None
         jsonschema.validate(invalid, schema())
     with pytest.raises(ValidationError):
         AgentgatewayParameters.model_validate(invalid)
+
+
+# AgentgatewayPolicy: the same checks on its CRD, plus the admission rules' CEL and the
+# status subresource agw writes through.
+POLICY_CRD = CRD.with_name("agentgateway.dev_agentgatewaypolicies.yaml")
+VALID_POLICY = {
+    "apiVersion": "agentgateway.dev/v1alpha1",
+    "kind": "AgentgatewayPolicy",
+    "metadata": {"name": "p", "namespace": "apps"},
+    "spec": {
+        "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "r"}],
+        "strategy": {"inheritance": "Override"},
+        "traffic": {
+            "timeouts": {"request": "5s"},
+            "transformation": {"request": {"set": [{"name": "x-u", "value": "jwt.sub"}]}},
+            "rateLimit": {"local": [{"requests": 5, "unit": "Seconds"}]},
+        },
+        "backend": {"tcp": {"connectTimeout": "1s"}},
+    },
+}
+INVALID_POLICY = {
+    "unknown inheritance": {"strategy": {"inheritance": "Sometimes"}},
+    "bad duration": {"traffic": {"timeouts": {"request": "5 seconds"}}},
+    "rate limit without unit": {"traffic": {"rateLimit": {"local": [{"requests": 5}]}}},
+    "empty CEL": {
+        "traffic": {"transformation": {"request": {"set": [{"name": "x", "value": ""}]}}}
+    },
+    "too many targets": {
+        "targetRefs": [{"group": "", "kind": "Service", "name": f"s{i}"} for i in range(17)]
+    },
+}
+
+
+def policy_crd() -> dict[str, Any]:
+    found: dict[str, Any] = yaml.safe_load(POLICY_CRD.read_text())
+    return found
+
+
+def policy_schema() -> dict[str, Any]:
+    (version,) = policy_crd()["spec"]["versions"]
+    found: dict[str, Any] = version["schema"]["openAPIV3Schema"]
+    return found
+
+
+def test_the_policy_schema_is_structural() -> None:
+    for path, node in nodes(policy_schema()):
+        assert not FORBIDDEN & set(node), f"{path}: {FORBIDDEN & set(node)}"
+        if node.get("x-kubernetes-int-or-string"):
+            continue
+        assert "type" in node and "anyOf" not in node, f"{path} has no single type"
+        assert not ("properties" in node and "additionalProperties" in node), path
+        # An empty default would make has() true everywhere and break the one-of rules.
+        assert node.get("default") not in ([], {}), path
+
+
+def test_policy_crd_has_status_and_admission_rules() -> None:
+    crd = policy_crd()
+    assert crd["metadata"]["name"] == "agentgatewaypolicies.agentgateway.dev"
+    (version,) = crd["spec"]["versions"]
+    assert version["subresources"] == {"status": {}}
+    spec = policy_schema()["properties"]["spec"]
+    messages = {rule["message"] for rule in spec["x-kubernetes-validations"]}
+    assert messages == {
+        "set exactly one of targetRefs, targetSelectors",
+        "set at least one of traffic, frontend, backend",
+        "frontend may only target a whole Gateway (no sectionName)",
+        "traffic may not target a Service",
+    }
+    refs = spec["properties"]["targetRefs"]["x-kubernetes-validations"]
+    assert [rule["message"] for rule in refs] == [
+        "targets may only be Gateways, ListenerSets, HTTPRoutes, GRPCRoutes or Services",
+        "all targets of one policy must be of one kind",
+    ]
+    jwks = spec["properties"]["traffic"]["properties"]["jwtAuthentication"]["properties"][
+        "providers"
+    ]["items"]["properties"]["jwks"]
+    assert jwks["x-kubernetes-validations"] == [
+        {
+            "rule": "[has(self.remote), has(self.inline)].filter(x, x).size() == 1",
+            "message": "set exactly one of remote, inline",
+        }
+    ]
+
+
+def test_policy_schema_and_model_accept_a_valid_object() -> None:
+    jsonschema.validate(VALID_POLICY, policy_schema())
+    AgentgatewayPolicy.model_validate(VALID_POLICY)
+
+
+@pytest.mark.parametrize("change", INVALID_POLICY.values(), ids=INVALID_POLICY.keys())
+def test_policy_schema_and_model_reject_the_same_mistakes(change: dict[str, Any]) -> None:
+    invalid = {**VALID_POLICY, "spec": {**VALID_POLICY["spec"], **change}}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(invalid, policy_schema())
+    with pytest.raises(ValidationError):
+        AgentgatewayPolicy.model_validate(invalid)

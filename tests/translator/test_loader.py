@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from tests.translator.test_model import MANIFESTS
+from tests.translator.test_model import DOCS, MANIFESTS
 from translator.loader import LoadProblem, load_paths, load_text, parse_object
 from translator.model import (
     SERVED_KINDS,
@@ -60,7 +60,7 @@ def test_realistic_manifests_load_into_a_resource_set() -> None:
     loaded = load_text(MANIFESTS, "all.yaml")
     assert loaded.problems == ()
     resources = loaded.resource_set()
-    assert len(list(resources.objects())) == len(loaded.objects) == 16
+    assert len(list(resources.objects())) == len(loaded.objects) == len(DOCS)
     gateway = resources.get(Gateway, "infra", "edge")
     assert gateway is not None and gateway.metadata.generation == 3
     assert resources.get(GatewayClass, "", "agw") is not None

@@ -178,6 +178,19 @@ spec:
     - {type: URI, uri: "spiffe://td/ns/web/sa/shop"}
   options: {example.com/min-version: "1.3"}
 ---
+apiVersion: gateway.networking.x-k8s.io/v1alpha1
+kind: XBackendTrafficPolicy
+metadata: {name: shop-traffic, namespace: web}
+spec:
+  targetRefs: [{group: "", kind: Service, name: shop-api}]
+  retryConstraint:
+    budget: {percent: 25, interval: 20s}
+    minRetryRate: {count: 5, interval: 2s}
+  sessionPersistence:
+    sessionName: shop
+    absoluteTimeout: 1h
+    cookieConfig: {lifetimeType: Permanent}
+---
 apiVersion: gateway.networking.k8s.io/v1
 kind: ListenerSet
 metadata: {name: team-a, namespace: team-a}
@@ -236,6 +249,17 @@ spec:
   terminationGracePeriodSeconds: 45
   labels: {team: edge}
   annotations: {example.com/owner: edge}
+---
+apiVersion: agentgateway.dev/v1alpha1
+kind: AgentgatewayPolicy
+metadata: {name: limits, namespace: infra}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: web}]
+  strategy: {inheritance: Override}
+  traffic:
+    timeouts: {request: 5s}
+    authorization: {action: Deny, policy: {matchExpressions: ["source.address == '10.0.0.1'"]}}
+  backend: {tcp: {connectTimeout: 1s}}
 """
 DOCS: dict[str, dict[str, Any]] = {doc["kind"]: doc for doc in yaml.safe_load_all(MANIFESTS)}
 

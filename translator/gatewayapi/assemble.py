@@ -15,28 +15,36 @@ from typing import Any
 
 from translator import ir, naming
 from translator.gatewayapi.backend import Backends
+from translator.gatewayapi.extauth import ext_auths_of
 from translator.gatewayapi.gateway import GatewayState
 from translator.gatewayapi.hostname import covers, specificity
 from translator.gatewayapi.httproute import TranslatedRoute, routes_for_listener
 from translator.gatewayapi.l4route import TranslatedL4Route
 from translator.gatewayapi.listener import Attachment, GatewayListener
+from translator.gatewayapi.session import session_kinds_of
+from translator.memo import IdentityMemo
 
 _SCHEME = {"HTTP": "http", "HTTPS": "https"}
 
 
 class RouteCache:
-    """IR routes per (route, port, scheme): a route attached to many listeners is built once."""
+    """IR routes per (route, port, scheme): a route attached to many listeners is built once,
+    and with a memo an unchanged route's IR routes are those of the run before."""
 
-    def __init__(self, translated: Mapping[int, TranslatedRoute]) -> None:
+    def __init__(
+        self,
+        translated: Mapping[int, TranslatedRoute],
+        memo: IdentityMemo[list[tuple[tuple[Any, ...], ir.Route]]] | None = None,
+    ) -> None:
         self._translated = translated
-        self._cache: dict[tuple[int, int, str], list[tuple[tuple[Any, ...], ir.Route]]] = {}
+        self._memo = memo if memo is not None else IdentityMemo()
 
     def routes(self, route: Any, port: int, scheme: str) -> list[tuple[tuple[Any, ...], ir.Route]]:
-        key = (id(route), port, scheme)
-        found = self._cache.get(key)
+        translated = self._translated[id(route)]
+        found = self._memo.get(translated, (port, scheme))
         if found is None:
-            found = routes_for_listener(self._translated[id(route)], port, scheme)
-            self._cache[key] = found
+            found = routes_for_listener(translated, port, scheme)
+            self._memo.put(translated, found, (port, scheme))
         return found
 
 
@@ -125,7 +133,14 @@ class _Assembler:
         config = ir.RouteConfig(name, _virtual_hosts(name, on_port, on_port, self.cache))
         self.route_configs.append(config)
         chain_name = naming.filter_chain(self.meta.namespace, self.meta.name, port)
-        return ir.HttpFilterChain(chain_name, (), name, cors=_uses_cors(config))
+        return ir.HttpFilterChain(
+            chain_name,
+            (),
+            name,
+            cors=_uses_cors(config),
+            ext_auths=ext_auths_of(config),
+            session_kinds=session_kinds_of(config),
+        )
 
     def _sni_chains(self, port: int, on_port: list[GatewayListener]) -> list[ir.FilterChain]:
         """HTTPS and TLS listeners sharing a port: a chain per HTTPS listener, and per TLS
@@ -152,7 +167,15 @@ class _Assembler:
         server_names = (listener.hostname,) if listener.hostname else ()
         chain_name = naming.filter_chain(ns, gw, port, listener.section)
         tls = self._terminate(listener)
-        return ir.HttpFilterChain(chain_name, server_names, name, tls, _uses_cors(config))
+        return ir.HttpFilterChain(
+            chain_name,
+            server_names,
+            name,
+            tls,
+            _uses_cors(config),
+            ext_auths_of(config),
+            session_kinds_of(config),
+        )
 
     def _terminate(
         self, listener: GatewayListener, alpn: tuple[str, ...] = ("h2", "http/1.1")
@@ -312,4 +335,6 @@ def _used_clusters(
                 if isinstance(action, ir.ForwardAction):
                     used.update(b.cluster for b in action.backends if b.cluster is not None)
                     used.update(m.cluster for m in action.mirrors)
+                if route.ext_auth is not None:
+                    used.add(route.ext_auth.cluster)
     return used

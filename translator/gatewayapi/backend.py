@@ -8,9 +8,10 @@ from typing import Any
 
 from translator import naming
 from translator.gatewayapi.backendtls import BackendTlsPolicies
+from translator.gatewayapi.backendtraffic import BackendTrafficPolicies
 from translator.gatewayapi.conditions import Reason
 from translator.gatewayapi.referencegrant import ReferenceFrom, ReferenceGrants, ReferenceTo
-from translator.ir import CaBundle, Cluster, Endpoint, UpstreamProtocol
+from translator.ir import CaBundle, Cluster, Endpoint, SessionPersistence, UpstreamProtocol
 from translator.model import Service
 from translator.resources import ResourceSet
 
@@ -31,6 +32,8 @@ class ResolvedBackend:
     # A BackendTLSPolicy governs the port but gives no valid trust: never send plaintext,
     # answer this backend's share as if it were invalid (its route's refs are fine).
     blocked: bool = False
+    # Session persistence an XBackendTrafficPolicy asks for on the Service (GEP-1619).
+    session: SessionPersistence | None = None
 
 
 class Backends:
@@ -41,15 +44,21 @@ class Backends:
         self._resources = resources
         self._grants = grants
         self.policies = BackendTlsPolicies(resources)
+        self.traffic_policies = BackendTrafficPolicies(resources)
         self.clusters: dict[str, Cluster] = {}
         self.ca_bundles: dict[str, CaBundle] = {}
         # Thousands of routes name a few hundred Service ports: resolve each once.
         self._resolved: dict[tuple[Any, ...], ResolvedBackend | BackendProblem] = {}
+        # While a list, every resolve() call is appended to it: incremental translation
+        # replays a memoised route's calls, since resolving registers clusters and bundles.
+        self.trace: list[tuple[ReferenceFrom, Any, UpstreamProtocol | None]] | None = None
 
     def resolve(
         self, source: ReferenceFrom, ref: Any, protocol: UpstreamProtocol | None = None
     ) -> ResolvedBackend | BackendProblem:
         """``protocol`` overrides the one the Service port's appProtocol implies."""
+        if self.trace is not None:
+            self.trace.append((source, ref, protocol))
         key = (source, ref.group, ref.kind, ref.namespace, ref.name, ref.port, protocol)
         found = self._resolved.get(key)
         if found is None:
@@ -93,10 +102,15 @@ class Backends:
             if policy.tls is not None and cluster.tls != policy.tls:
                 cluster = dataclasses.replace(cluster, tls=policy.tls)
                 self.clusters[cluster.name] = cluster
+        traffic = self.traffic_policies.for_service(namespace, ref.name)
+        if traffic is not None and cluster.retry_budget != traffic.budget:
+            cluster = dataclasses.replace(cluster, retry_budget=traffic.budget)
+            self.clusters[cluster.name] = cluster
         return ResolvedBackend(
             cluster=cluster,
             websocket=service_port.app_protocol == WEBSOCKET_APP_PROTOCOL,
             blocked=policy is not None and policy.tls is None,
+            session=traffic.session if traffic is not None else None,
         )
 
     def _cluster(

@@ -14,6 +14,8 @@ class ConditionType(StrEnum):
     PARTIALLY_INVALID = "PartiallyInvalid"
     SUPPORTED_VERSION = "SupportedVersion"
     INSECURE_FRONTEND_VALIDATION_MODE = "InsecureFrontendValidationMode"
+    # AgentgatewayPolicy: whether the policy's settings take effect at an ancestor.
+    ATTACHED = "Attached"
 
 
 class Reason(StrEnum):
@@ -50,6 +52,11 @@ class Reason(StrEnum):
     PARENT_NOT_ACCEPTED = "ParentNotAccepted"
     # Policies
     CONFLICTED = "Conflicted"
+    TARGET_NOT_FOUND = "TargetNotFound"
+    SECTION_NOT_FOUND = "SectionNotFound"
+    ATTACHED = "Attached"
+    MERGED = "Merged"
+    OVERRIDDEN = "Overridden"
     # Route
     NOT_ALLOWED_BY_LISTENERS = "NotAllowedByListeners"
     NO_MATCHING_PARENT = "NoMatchingParent"

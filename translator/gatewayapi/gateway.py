@@ -54,6 +54,10 @@ def translate_gateway_class(
     return status
 
 
+# Gateways not accepted for these reasons get no IR: no address is bound for them.
+_UNBOUND = frozenset({Reason.INVALID_PARAMETERS, Reason.UNSUPPORTED_ADDRESS})
+
+
 def translate_gateway(
     resources: ResourceSet,
     grants: ReferenceGrants,
@@ -93,11 +97,14 @@ def translate_gateway(
             ConditionType.ACCEPTED, False, Reason.INVALID_PARAMETERS, parameters.problem
         )
         status.conditions.set(ConditionType.PROGRAMMED, False, Reason.INVALID, parameters.problem)
-        status.addresses = []  # nothing is bound for a Gateway that is not accepted
+    accepted = status.conditions.get(ConditionType.ACCEPTED)
+    if accepted is not None and accepted.reason in _UNBOUND:
+        status.addresses = []  # nothing is bound for this Gateway
         for listener in status.listeners:
-            listener.conditions.set(
-                ConditionType.PROGRAMMED, False, Reason.INVALID, "the Gateway is not accepted"
-            )
+            if listener.conditions.is_true(ConditionType.PROGRAMMED):
+                listener.conditions.set(
+                    ConditionType.PROGRAMMED, False, Reason.INVALID, "the Gateway is not accepted"
+                )
     state = GatewayState(gateway=gateway, address=address, listeners=listeners, status=status)
     state.backend_client_certificate = _backend_client_certificate(
         resources, grants, gateway, status

@@ -15,6 +15,8 @@ from translator.gatewayapi.httproute import (
     check_regex,
     forward_action,
     request_mirror,
+    rule_session,
+    sticky_rule_action,
 )
 from translator.gatewayapi.precedence import MatchRank, match_rank
 from translator.gatewayapi.referencegrant import ReferenceFrom
@@ -46,11 +48,11 @@ def _translate_rule(
         return RuleTemplate(
             index, ((ANY_METHOD, match_rank(ANY_METHOD)),), ir.DirectResponseAction(500)
         )
-    if rule.session_persistence is not None:
-        raise UnsupportedFilter(f"{where}.sessionPersistence is not supported yet")
     matches = tuple(_match(m, f"{where}.matches[{j}]") for j, m in enumerate(rule.matches or ()))
     if not matches:
         matches = ((ANY_METHOD, match_rank(ANY_METHOD)),)
+    # gRPC clients send one path per method: the cookie covers the whole host.
+    session = rule_session(result, index, [], where, rule)
     request_headers = response_headers = ir.NO_HEADER_MUTATION
     mirrors: list[ir.Mirror] = []
     for k, flt in enumerate(rule.filters or ()):
@@ -78,8 +80,18 @@ def _translate_rule(
                 f"{where}.filters[{k}]: filter type {kind} is not supported yet"
             )
     action = forward_action(
-        rule, where, source, backends, result, None, None, tuple(mirrors), ir.UpstreamProtocol.H2C
+        rule,
+        where,
+        source,
+        backends,
+        result,
+        None,
+        None,
+        tuple(mirrors),
+        ir.UpstreamProtocol.H2C,
+        session,
     )
+    action = sticky_rule_action(action, result, index, backends)
     return RuleTemplate(index, matches, action, request_headers, response_headers)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from translator import ir, naming
 from translator.gatewayapi.backend import BackendProblem, Backends
 from translator.gatewayapi.conditions import Reason
+from translator.gatewayapi.extauth import ExtAuthUnresolved, external_auth
 from translator.gatewayapi.filters import (
     RedirectTemplate,
     UnsupportedFilter,
@@ -22,6 +23,7 @@ from translator.gatewayapi.filters import (
 )
 from translator.gatewayapi.precedence import MatchRank, match_rank
 from translator.gatewayapi.referencegrant import ReferenceFrom
+from translator.gatewayapi.session import session_persistence, sticky_action
 from translator.gatewayapi.status import GATEWAY_GROUP
 from translator.model import HTTPRoute
 from translator.model.duration import parse_duration
@@ -37,6 +39,7 @@ class RuleTemplate:
     request_headers: ir.HeaderMutation = ir.NO_HEADER_MUTATION
     response_headers: ir.HeaderMutation = ir.NO_HEADER_MUTATION
     cors: ir.CorsPolicy | None = None
+    ext_auth: ir.ExtAuth | None = None
 
 
 @dataclass
@@ -67,13 +70,12 @@ def _translate_rule(
     index: int, rule: Any, source: ReferenceFrom, backends: Backends, result: TranslatedRoute
 ) -> RuleTemplate:
     where = f"spec.rules[{index}]"
-    if rule.session_persistence is not None:
-        raise UnsupportedFilter(f"{where}.sessionPersistence is not supported yet")
     matches = tuple(
         _translate_match(m, f"{where}.matches[{j}]") for j, m in enumerate(rule.matches or ())
     )
     if not matches:
         matches = ((DEFAULT_MATCH, match_rank(DEFAULT_MATCH)),)
+    session = rule_session(result, index, [match.path for match, _ in matches], where, rule)
     request_headers = ir.NO_HEADER_MUTATION
     response_headers = ir.NO_HEADER_MUTATION
     redirect: RedirectTemplate | None = None
@@ -81,6 +83,7 @@ def _translate_rule(
     path_rewrite: ir.PathRewrite | None = None
     mirrors: list[ir.Mirror] = []
     cors: ir.CorsPolicy | None = None
+    ext_auth: ir.ExtAuth | None = None
     for k, flt in enumerate(rule.filters or ()):
         kind = str(flt.type)
         fwhere = f"{where}.filters[{k}]"
@@ -98,6 +101,14 @@ def _translate_rule(
                 mirrors.append(mirror)
         elif kind == "CORS":
             cors = cors_policy(flt.cors)
+        elif kind == "ExternalAuth":
+            try:
+                ext_auth = external_auth(flt.external_auth, source, backends, result.ref_problems)
+            except ExtAuthUnresolved:
+                # Never serve the rule unauthenticated: it answers 500, like invalid backends.
+                return RuleTemplate(
+                    index, matches, ir.DirectResponseAction(500), request_headers, response_headers
+                )
         elif kind == "ExtensionRef":
             ref = flt.extension_ref
             result.ref_problems.append(
@@ -116,9 +127,18 @@ def _translate_rule(
         action = redirect
     else:
         action = forward_action(
-            rule, where, source, backends, result, host_rewrite, path_rewrite, tuple(mirrors)
+            rule,
+            where,
+            source,
+            backends,
+            result,
+            host_rewrite,
+            path_rewrite,
+            tuple(mirrors),
+            session=session,
         )
-    return RuleTemplate(index, matches, action, request_headers, response_headers, cors)
+        action = sticky_rule_action(action, result, index, backends)
+    return RuleTemplate(index, matches, action, request_headers, response_headers, cors, ext_auth)
 
 
 def _translate_match(match: Any, where: str) -> tuple[ir.RouteMatch, MatchRank]:
@@ -193,8 +213,11 @@ def forward_action(
     path_rewrite: ir.PathRewrite | None,
     mirrors: tuple[ir.Mirror, ...],
     protocol: ir.UpstreamProtocol | None = None,
+    session: ir.SessionPersistence | None = None,
 ) -> ir.ForwardAction | ir.DirectResponseAction:
-    """``protocol`` forces the backends' upstream protocol (gRPC is always HTTP/2)."""
+    """``protocol`` forces the backends' upstream protocol (gRPC is always HTTP/2).
+    ``session`` is the rule's own session persistence; without one, the first backend whose
+    Service has an XBackendTrafficPolicy with session persistence lends its own."""
     weighted: list[ir.WeightedBackend] = []
     websocket = False
     for b, ref in enumerate(rule.backend_refs or ()):
@@ -207,6 +230,7 @@ def forward_action(
                 weighted.append(ir.WeightedBackend(None, weight))
             continue
         websocket = websocket or resolved.websocket
+        session = session or resolved.session
         request_headers, response_headers = backend_filters(ref, f"{where}.backendRefs[{b}]")
         if weight > 0:
             weighted.append(
@@ -224,7 +248,31 @@ def forward_action(
         host_rewrite=host_rewrite,
         path_rewrite=path_rewrite,
         allow_websocket=websocket,
+        session=session,
     )
+
+
+def rule_session(
+    result: TranslatedRoute, index: int, paths: list[ir.PathMatch], where: str, rule: Any
+) -> ir.SessionPersistence | None:
+    if rule.session_persistence is None:
+        return None
+    meta = result.route.metadata
+    owner = f"{result.kind}/{meta.namespace}/{meta.name}/rule/{index}"
+    return session_persistence(rule.session_persistence, owner, paths, where)
+
+
+def sticky_rule_action(
+    action: ir.ForwardAction | ir.DirectResponseAction,
+    result: TranslatedRoute,
+    index: int,
+    backends: Backends,
+) -> ir.ForwardAction | ir.DirectResponseAction:
+    if not isinstance(action, ir.ForwardAction) or action.session is None:
+        return action
+    meta = result.route.metadata
+    name = naming.route_rule_cluster(result.kind, meta.namespace, meta.name, index)
+    return sticky_action(action, backends, name)
 
 
 def backend_filters(ref: Any, where: str) -> tuple[ir.HeaderMutation, ir.HeaderMutation]:
@@ -288,6 +336,7 @@ def routes_for_listener(
                         rule.response_headers,
                         origin,
                         rule.cors,
+                        ext_auth=rule.ext_auth,
                     ),
                 )
             )

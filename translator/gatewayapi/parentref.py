@@ -27,10 +27,12 @@ def attach_route(
     namespace_labels: Mapping[str, Mapping[str, str]],
     controller_name: str,
     listener_sets: Mapping[tuple[str, str], Sequence[GatewayListener]] | None = None,
+    touched: list[GatewayListener] | None = None,
 ) -> list[RouteParentStatus]:
     """Attach ``route`` to the listeners its parentRefs select; one status per parentRef that
     names a Gateway (or an attached ListenerSet) of ours. Attachments are recorded on the
-    listeners. A parentRef to a Gateway reaches only the Gateway's own listeners."""
+    listeners, and each listener that got one is appended to ``touched``. A parentRef to a
+    Gateway reaches only the Gateway's own listeners."""
     parents: list[RouteParentStatus] = []
     route_ns = route.metadata.namespace
     for ref in route.spec.parent_refs or ():
@@ -49,7 +51,7 @@ def attach_route(
         else:
             continue
         parent = RouteParentStatus(_explicit_parent_ref(ref, route_ns), controller_name)
-        _attach_to_listeners(route, kind, hostnames, ref, pool, namespace_labels, parent)
+        _attach_to_listeners(route, kind, hostnames, ref, pool, namespace_labels, parent, touched)
         parents.append(parent)
     return parents
 
@@ -75,6 +77,7 @@ def _attach_to_listeners(
     pool: Sequence[GatewayListener],
     namespace_labels: Mapping[str, Mapping[str, str]],
     parent: RouteParentStatus,
+    touched: list[GatewayListener] | None,
 ) -> None:
     conditions = parent.conditions
     candidates = [
@@ -137,11 +140,13 @@ def _attach_to_listeners(
         )
         return
     for listener, common in matched:
-        _record(listener, route, common)
+        record_attachment(listener, route, common)
+        if touched is not None:
+            touched.append(listener)
     conditions.set(ConditionType.ACCEPTED, True, Reason.ACCEPTED, "Route is accepted")
 
 
-def _record(listener: GatewayListener, route: Any, hostnames: list[str]) -> None:
+def record_attachment(listener: GatewayListener, route: Any, hostnames: Sequence[str]) -> None:
     attachment = listener.attachments.get(id(route))
     if attachment is not None:
         extra = tuple(h for h in hostnames if h not in attachment.hostnames)

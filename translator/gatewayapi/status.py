@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from translator.gatewayapi.conditions import Condition, ConditionType, Reason
+from translator.memo import IdentityMemo
 
 GATEWAY_GROUP = "gateway.networking.k8s.io"
 
@@ -164,5 +165,20 @@ class PolicyStatus:
 StatusBuilder = PolicyStatus | GatewayStatus | ListenerSetStatus | RouteStatus | SimpleStatus
 
 
-def render_statuses(builders: dict[ObjectId, StatusBuilder]) -> dict[ObjectId, dict[str, Any]]:
-    return {key: builders[key].render() for key in sorted(builders)}
+def render_statuses(
+    builders: dict[ObjectId, StatusBuilder],
+    rendered: IdentityMemo[dict[str, Any]] | None = None,
+) -> dict[ObjectId, dict[str, Any]]:
+    """``rendered`` remembers the statuses of builders that later runs reuse unchanged
+    (translator.incremental); callers must not mutate what this returns."""
+    if rendered is None:
+        return {key: builders[key].render() for key in sorted(builders)}
+    statuses: dict[ObjectId, dict[str, Any]] = {}
+    for key in sorted(builders):
+        builder = builders[key]
+        status = rendered.get(builder)
+        if status is None:
+            status = builder.render()
+            rendered.put(builder, status)
+        statuses[key] = status
+    return statuses

@@ -9,11 +9,13 @@ from translator import ir
 from translator.gatewayapi.assemble import RouteCache, build_gateway_ir
 from translator.gatewayapi.backend import Backends
 from translator.gatewayapi.backendtls import policy_ancestors, policy_statuses
+from translator.gatewayapi.backendtraffic import traffic_policy_statuses
 from translator.gatewayapi.conditions import ConditionType
 from translator.gatewayapi.frontendtls import apply_frontend_validation
 from translator.gatewayapi.gateway import GatewayState, translate_gateway, translate_gateway_class
 from translator.gatewayapi.listenerset import attach_listener_sets
 from translator.gatewayapi.parentref import NAMESPACE_NAME_LABEL
+from translator.gatewayapi.policy import apply_agentgateway_policies
 from translator.gatewayapi.referencegrant import ReferenceGrants
 from translator.gatewayapi.routes import translate_routes
 from translator.gatewayapi.status import (
@@ -22,6 +24,7 @@ from translator.gatewayapi.status import (
     StatusBuilder,
     render_statuses,
 )
+from translator.incremental import TranslationMemo
 from translator.model import GatewayClass
 from translator.options import TranslateOptions
 from translator.resources import ResourceSet
@@ -34,7 +37,9 @@ class GatewayApiResult:
     statuses: dict[ObjectId, dict[str, Any]]
 
 
-def translate_gateway_api(resources: ResourceSet, options: TranslateOptions) -> GatewayApiResult:
+def translate_gateway_api(
+    resources: ResourceSet, options: TranslateOptions, memo: TranslationMemo | None = None
+) -> GatewayApiResult:
     builders: dict[ObjectId, StatusBuilder] = {}
     our_classes: dict[str, GatewayClass] = {}
     for gateway_class in resources.gateway_classes:
@@ -74,6 +79,7 @@ def translate_gateway_api(resources: ResourceSet, options: TranslateOptions) -> 
         options.controller_name,
         builders,
         {key: entry.listeners for key, entry in listener_sets.items()},
+        memo,
     )
 
     attached = [
@@ -82,10 +88,17 @@ def translate_gateway_api(resources: ResourceSet, options: TranslateOptions) -> 
     ]
     ancestors = policy_ancestors(attached, resources, backends.policies)
     builders.update(policy_statuses(backends.policies.verdicts, ancestors, options.controller_name))
-    cache = RouteCache(routes.http)
+    builders.update(
+        traffic_policy_statuses(attached, backends.traffic_policies, options.controller_name)
+    )
+    cache = RouteCache(routes.http, memo.ir_routes if memo is not None else None)
     gateways = {
         f"{ns}/{name}": build_gateway_ir(state, cache, routes.l4, backends)
         for (ns, name), state in sorted(states.items())
         if state.status.conditions.is_true(ConditionType.ACCEPTED)
     }
-    return GatewayApiResult(gateways=gateways, statuses=render_statuses(builders))
+    gateways = apply_agentgateway_policies(
+        resources, states, gateways, options.controller_name, builders, options.data_plane_of
+    )
+    rendered = memo.statuses if memo is not None else None
+    return GatewayApiResult(gateways=gateways, statuses=render_statuses(builders, rendered))

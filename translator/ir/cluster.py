@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from translator.ir.connection import OutlierDetection, TcpKeepalive
+from translator.ir.policy import BackendPolicy
+from translator.ir.session import RetryBudget
+
 
 class UpstreamProtocol(StrEnum):
     HTTP1 = "HTTP/1.1"
@@ -40,6 +44,10 @@ class UpstreamTls:
     client_certificate_secret: str | None = None
     # "BackendTLSPolicy/ns/name"; for dumps only.
     origin: str = ""
+    # Offered to the backend; empty leaves ALPN to the data plane (by the cluster's protocol).
+    alpn_protocols: tuple[str, ...] = ()
+    # Verify nothing about the backend's certificate (AgentgatewayPolicy insecureSkipVerify).
+    insecure_skip_verify: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +61,11 @@ class Cluster:
     tls: UpstreamTls | None = None
     # "Service/ns/name:port"; for dumps only.
     origin: str = ""
+    retry_budget: RetryBudget | None = None
+    # AgentgatewayPolicy backend settings of this cluster (translator.gatewayapi.policy.connection).
+    policy: BackendPolicy | None = None
+    keepalive: TcpKeepalive | None = None
+    outlier: OutlierDetection | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from translator.ir.auth import JwtAuthn
+from translator.ir.connection import FrontendConnection
+from translator.ir.policy import FrontendPolicy
+from translator.ir.route import ExtAuth
+from translator.ir.session import SessionKind
+
 
 class ListenerProtocol(StrEnum):
     HTTP = "HTTP"
@@ -42,6 +48,21 @@ class HttpFilterChain:
     tls: DownstreamTls | None = None
     # Some route of this chain's configuration has a CORS policy: the CORS filter must run.
     cors: bool = False
+    # The distinct external-auth settings this chain's routes use, sorted by name: one
+    # disabled-by-default filter each, enabled per route.
+    ext_auths: tuple[ExtAuth, ...] = ()
+    # The session kinds this chain's routes persist by: non-empty adds the stateful-session
+    # filter, which stays inert except on routes that configure a session.
+    session_kinds: tuple[SessionKind, ...] = ()
+    # AgentgatewayPolicy filters some route of this chain uses (ir.traffic.TRAFFIC_FILTERS
+    # order); each stays inert except on routes that configure it.
+    traffic_filters: tuple[str, ...] = ()
+    # agw's authentication/authorization/transformation filters some route of this chain uses
+    # (ir.auth.AUTH_FILTERS order); each stays inert except on routes that configure it.
+    auth_filters: tuple[str, ...] = ()
+    # The distinct JWT requirements of this chain's routes, sorted by name: the jwt_authn
+    # filter holds them all, each route names its own.
+    jwt_authns: tuple[JwtAuthn, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,3 +110,6 @@ class Listener:
     port: int
     protocol: ListenerProtocol
     filter_chains: tuple[FilterChain, ...]
+    # The Gateway's AgentgatewayPolicy frontend settings, and what stage 2 enforces of them.
+    frontend: FrontendPolicy | None = None
+    connection: FrontendConnection | None = None

@@ -9,6 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from translator.ir.auth import RouteAuth
+from translator.ir.policy import BackendPolicy, TrafficPolicy
+from translator.ir.session import SessionPersistence
+from translator.ir.traffic import CsrfPolicy, LocalRateLimit
+
 
 class PathMatchKind(StrEnum):
     EXACT = "Exact"
@@ -122,6 +127,8 @@ class ForwardAction:
     path_rewrite: PathRewrite | None = None
     # The backend speaks WebSocket (appProtocol kubernetes.io/ws): pass upgrades through.
     allow_websocket: bool = False
+    # Requests of one session stick to one endpoint (GEP-1619); None balances every request.
+    session: SessionPersistence | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +164,31 @@ class CorsPolicy:
     allow_credentials: bool = False
 
 
+class ExtAuthProtocol(StrEnum):
+    GRPC = "GRPC"
+    HTTP = "HTTP"
+
+
+@dataclass(frozen=True, slots=True)
+class ExtAuth:
+    """External authorization (GEP-1494): ask ``cluster`` before forwarding; fail closed.
+    ``name`` is unique per distinct settings, so routes sharing an auth service share one
+    data-plane filter. Header names are lower-case; ``allowed_headers`` empty means the
+    protocol's default (gRPC: every header; HTTP: Host, Method, Path, Content-Length and
+    Authorization). ``max_body_bytes`` None forwards no body; a longer body is truncated."""
+
+    name: str
+    cluster: str
+    protocol: ExtAuthProtocol
+    # Host:port of the auth Service, for the HTTP service's URI.
+    authority: str
+    path_prefix: str = ""
+    allowed_headers: tuple[str, ...] = ()
+    allowed_response_headers: tuple[str, ...] = ()
+    max_body_bytes: int | None = None
+    timeout_seconds: float = 10.0
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
     name: str
@@ -167,6 +199,17 @@ class Route:
     # Where it came from, e.g. "HTTPRoute/default/web"; for dumps and access logs only.
     origin: str = ""
     cors: CorsPolicy | None = None
+    ext_auth: ExtAuth | None = None
+    # AgentgatewayPolicy settings merged for this rule (not enforced by stage 2 yet).
+    policy: TrafficPolicy | None = None
+    backend_policy: BackendPolicy | None = None
+    # From AgentgatewayPolicy traffic settings (translator.gatewayapi.policy.traffic).
+    csrf: CsrfPolicy | None = None
+    local_rate_limit: LocalRateLimit | None = None
+    # Requests with a larger body answer 413; None forwards bodies as they stream.
+    buffer_max_bytes: int | None = None
+    # Authentication, CEL authorization and transformation (translator.gatewayapi.policy.auth).
+    auth: RouteAuth | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,9 @@ source produce the same objects.
 """
 
 from translator.model.agentgateway import AgentgatewayParameters, AgentgatewayParametersSpec
+from translator.model.agentgateway_policy import AgentgatewayPolicy
 from translator.model.backendtlspolicy import BackendTLSPolicy
+from translator.model.backendtrafficpolicy import XBackendTrafficPolicy
 from translator.model.core import ConfigMap, EndpointSlice, Namespace, Secret, Service
 from translator.model.duration import parse_duration
 from translator.model.gateway import Gateway, GatewayClass
@@ -24,6 +26,7 @@ __all__ = [
     "SERVED_KINDS",
     "AgentgatewayParameters",
     "AgentgatewayParametersSpec",
+    "AgentgatewayPolicy",
     "BackendTLSPolicy",
     "ConfigMap",
     "EndpointSlice",
@@ -42,6 +45,7 @@ __all__ = [
     "TCPRoute",
     "TLSRoute",
     "UDPRoute",
+    "XBackendTrafficPolicy",
     "parse_duration",
     "served_model",
 ]

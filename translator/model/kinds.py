@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from translator.model.agentgateway import AGENTGATEWAY_GROUP, AgentgatewayParameters
+from translator.model.agentgateway_policy import AgentgatewayPolicy
 from translator.model.backendtlspolicy import BackendTLSPolicy
+from translator.model.backendtrafficpolicy import XBackendTrafficPolicy
 from translator.model.core import ConfigMap, EndpointSlice, Namespace, Secret, Service
 from translator.model.gateway import Gateway, GatewayClass
 from translator.model.grpcroute import GRPCRoute
@@ -33,8 +35,10 @@ RESOURCE_KINDS: tuple[type[Resource], ...] = (
     UDPRoute,
     ReferenceGrant,
     BackendTLSPolicy,
+    XBackendTrafficPolicy,
     ListenerSet,
     AgentgatewayParameters,
+    AgentgatewayPolicy,
     Namespace,
     Service,
     EndpointSlice,
@@ -44,7 +48,11 @@ RESOURCE_KINDS: tuple[type[Resource], ...] = (
 
 _GATEWAY_VERSIONS = frozenset({"v1", "v1beta1", "v1alpha2", "v1alpha3"})
 _EXPERIMENTAL_VERSIONS = frozenset({"v1alpha1"})
-_VERSIONS_OF_GROUP = {GATEWAY_GROUP: _GATEWAY_VERSIONS, AGENTGATEWAY_GROUP: frozenset({"v1alpha1"})}
+_VERSIONS_OF_GROUP = {
+    GATEWAY_GROUP: _GATEWAY_VERSIONS,
+    AGENTGATEWAY_GROUP: frozenset({"v1alpha1"}),
+    EXPERIMENTAL_GROUP: _EXPERIMENTAL_VERSIONS,
+}
 
 # (group, kind) -> (model, versions served).
 SERVED_KINDS: Mapping[tuple[str, str], tuple[type[Resource], frozenset[str]]] = MappingProxyType(

@@ -13,6 +13,8 @@ from translator import naming
 from translator.ir import Cluster, Endpoint, UpstreamProtocol
 from translator.xds.extensions import HTTP_PROTOCOL_OPTIONS, ads_config_source, pack
 from translator.xds.metadata import origin_metadata
+from translator.xds.policy_backend import apply_backend_connection
+from translator.xds.retry_budget import apply_retry_budget
 from translator.xds.upstream_tls import build_upstream_tls
 
 # An HTTP route's entry for it carries a fault abort, so nothing is ever forwarded there; the
@@ -40,6 +42,9 @@ def build_cluster(cluster: Cluster) -> Message:
         built.transport_socket.CopyFrom(build_upstream_tls(cluster.tls))
     if cluster.origin:
         built.metadata.CopyFrom(origin_metadata(cluster.origin))
+    if cluster.retry_budget is not None:
+        apply_retry_budget(built, cluster.retry_budget)
+    apply_backend_connection(built, cluster)
     return built
 
 

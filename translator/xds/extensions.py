@@ -19,6 +19,9 @@ UDP_PROXY = "envoy.filters.udp_listener.udp_proxy"
 TLS_TRANSPORT_SOCKET = "envoy.transport_sockets.tls"
 HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 WEBSOCKET = "websocket"
+STATEFUL_SESSION_FILTER = "envoy.filters.http.stateful_session"
+COOKIE_SESSION_STATE = "envoy.http.stateful_session.cookie"
+HEADER_SESSION_STATE = "envoy.http.stateful_session.header"
 
 
 def pack(message: Message) -> Message:

@@ -25,6 +25,7 @@ from translator.ir import (
     UdpFilterChain,
 )
 from translator.xds.errors import UnsupportedListenerProtocol
+from translator.xds.extauth import build_ext_authz_filter
 from translator.xds.extensions import (
     CORS_FILTER,
     FAULT_FILTER,
@@ -37,6 +38,10 @@ from translator.xds.extensions import (
     pack,
 )
 from translator.xds.l4 import build_tcp_chain, build_udp_listener
+from translator.xds.policy_auth import build_auth_filters
+from translator.xds.policy_frontend import apply_frontend_connection
+from translator.xds.policy_traffic import build_traffic_filters
+from translator.xds.session import build_stateful_session_filter
 
 
 def build_listener(listener: Listener) -> Message:
@@ -58,6 +63,8 @@ def build_listener(listener: Listener) -> Message:
                 name=TLS_INSPECTOR, typed_config=pack(tls_inspector_pb2.TlsInspector())
             )
         )
+    if listener.connection is not None:
+        apply_frontend_connection(built, listener.connection)
     return built
 
 
@@ -104,6 +111,14 @@ def _connection_manager(chain: HttpFilterChain) -> Message:
                 if chain.cors
                 else []
             ),
+            # After CORS, so preflights are answered without asking the auth service.
+            # agw's CEL authorization, then transformation; inert except where routes use them.
+            *build_auth_filters(chain),
+            *(build_ext_authz_filter(ext_auth) for ext_auth in chain.ext_auths),
+            # Inert unless a route turns it on; before the router, which picks the endpoint.
+            *([build_stateful_session_filter()] if chain.session_kinds else []),
+            # AgentgatewayPolicy traffic filters, inert except on routes that configure them.
+            *build_traffic_filters(chain.traffic_filters),
             # Configured per route only: aborts the invalid share of a weighted backend set.
             hcm_pb2.HttpFilter(name=FAULT_FILTER, typed_config=pack(fault_pb2.HTTPFault())),
             hcm_pb2.HttpFilter(name=ROUTER_FILTER, typed_config=pack(router_pb2.Router())),

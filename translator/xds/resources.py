@@ -27,7 +27,7 @@ from translator.xds.errors import DuplicateResourceName
 from translator.xds.forward import needs_invalid_backend_cluster
 from translator.xds.l4 import udp_uses_invalid_backend, uses_invalid_backend
 from translator.xds.listener import build_listener
-from translator.xds.route import build_route_configuration
+from translator.xds.route import BuiltRoutes, build_route_configuration
 from translator.xds.secret import build_secret
 
 
@@ -61,7 +61,8 @@ def _by_name(kind: str, named: Iterable[tuple[str, Message]]) -> Mapping[str, Me
     return MappingProxyType(dict(sorted(collected.items())))
 
 
-def build_resources(gateway: GatewayIR) -> XdsResources:
+def build_resources(gateway: GatewayIR, built: BuiltRoutes | None = None) -> XdsResources:
+    """``built``: route protos of earlier translations to reuse (translator.incremental)."""
     clusters = [(cluster.name, build_cluster(cluster)) for cluster in gateway.clusters]
     if _uses_invalid_backend_cluster(gateway):
         clusters.append((INVALID_BACKEND_CLUSTER, build_invalid_backend_cluster()))
@@ -70,7 +71,7 @@ def build_resources(gateway: GatewayIR) -> XdsResources:
             "listener",
             ((listener.name, build_listener(listener)) for listener in gateway.listeners),
         ),
-        route_configs=_by_name("route configuration", _route_configurations(gateway)),
+        route_configs=_by_name("route configuration", _route_configurations(gateway, built)),
         clusters=_by_name("cluster", clusters),
         endpoints=_by_name(
             "load assignment",
@@ -82,18 +83,18 @@ def build_resources(gateway: GatewayIR) -> XdsResources:
     )
 
 
-def _route_configurations(gateway: GatewayIR) -> list[tuple[str, Message]]:
+def _route_configurations(
+    gateway: GatewayIR, built: BuiltRoutes | None
+) -> list[tuple[str, Message]]:
     serving = _serving_listener(gateway.listeners)
-    built: list[tuple[str, Message]] = []
+    configs: list[tuple[str, Message]] = []
     for config in gateway.route_configs:
         port, scheme = serving.get(config.name, (80, "http"))
-        built.append(
-            (
-                config.name,
-                build_route_configuration(config, listener_port=port, listener_scheme=scheme),
-            )
+        message = build_route_configuration(
+            config, listener_port=port, listener_scheme=scheme, built=built
         )
-    return built
+        configs.append((config.name, message))
+    return configs
 
 
 def _serving_listener(listeners: Iterable[Listener]) -> dict[str, tuple[int, str]]:

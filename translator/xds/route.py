@@ -8,6 +8,8 @@ Gateway API path matching on Envoy: prefix ``/`` is Envoy's ``prefix: "/"``; any
 
 from __future__ import annotations
 
+from typing import Any
+
 from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_components_pb2 as route_pb2
 from envoy.config.route.v3 import route_pb2 as route_config_pb2
@@ -28,36 +30,97 @@ from translator.ir import (
     StringMatchKind,
     VirtualHost,
 )
+from translator.memo import Generations, IdentityMemo
 from translator.xds.cors import build_cors_policy
-from translator.xds.extensions import CORS_FILTER, pack
+from translator.xds.extauth import build_ext_authz_per_route
+from translator.xds.extensions import CORS_FILTER, STATEFUL_SESSION_FILTER, pack
 from translator.xds.forward import INVALID_BACKEND_STATUS, build_route_action, has_valid_backend
 from translator.xds.header_mutation import apply_response_mutation, header_options
 from translator.xds.metadata import origin_metadata
+from translator.xds.policy_auth import add_auth_per_route
+from translator.xds.policy_traffic import add_traffic_per_route
 from translator.xds.redirect import build_redirect
+from translator.xds.session import build_session_per_route
+
+
+class BuiltRoutes:
+    """Route and virtual host protos of earlier translations (translator.incremental).
+
+    Virtual hosts are kept serialized: a RouteConfiguration parsed from its hosts' bytes costs
+    a sixth of one assembled from messages (each of which protobuf would copy), measured with
+    3,000 hosts: 1.6 ms against 11.5 ms."""
+
+    def __init__(self) -> None:
+        self.routes: IdentityMemo[Message] = IdentityMemo()
+        # (port, scheme, name, domains, ids of the routes) -> (the routes, serialized host).
+        # Holding the routes keeps their ids from being reused while the entry lives.
+        self.hosts: Generations[tuple[Any, ...], tuple[tuple[Route, ...], bytes]] = Generations()
+
+    def turn(self) -> None:
+        self.routes.turn()
+        self.hosts.turn()
+
+    def clear(self) -> None:
+        self.routes.clear()
+        self.hosts.clear()
 
 
 def build_route_configuration(
-    config: RouteConfig, *, listener_port: int, listener_scheme: str
+    config: RouteConfig,
+    *,
+    listener_port: int,
+    listener_scheme: str,
+    built: BuiltRoutes | None = None,
 ) -> Message:
     """``listener_port`` and ``listener_scheme`` are those of the listener serving ``config``;
-    redirects that keep the request's port or scheme need them."""
-    memo = _Memo()
-    return route_config_pb2.RouteConfiguration(
-        name=config.name,
-        virtual_hosts=[
-            _virtual_host(
+    redirects that keep the request's port or scheme need them. ``built`` holds the protos of
+    earlier translations to reuse."""
+    memo = _Memo(built.routes if built is not None else None)
+    if built is None:
+        return route_config_pb2.RouteConfiguration(
+            name=config.name,
+            virtual_hosts=[
+                _virtual_host(
+                    host, listener_port=listener_port, listener_scheme=listener_scheme, memo=memo
+                )
+                for host in config.virtual_hosts
+            ],
+        )
+    parts = [_length_delimited(_NAME_FIELD, config.name.encode())]
+    for host in config.virtual_hosts:
+        key = (listener_port, listener_scheme, host.name, host.domains, tuple(map(id, host.routes)))
+        found = built.hosts.get(key)
+        if found is None:
+            message = _virtual_host(
                 host, listener_port=listener_port, listener_scheme=listener_scheme, memo=memo
             )
-            for host in config.virtual_hosts
-        ],
-    )
+            found = (host.routes, message.SerializeToString())
+            built.hosts.put(key, found)
+        parts.append(_length_delimited(_VIRTUAL_HOSTS_FIELD, found[1]))
+    return route_config_pb2.RouteConfiguration.FromString(b"".join(parts))
+
+
+# Wire-format keys (field number << 3 | length-delimited) of RouteConfiguration's fields.
+_NAME_FIELD = (1 << 3) | 2
+_VIRTUAL_HOSTS_FIELD = (2 << 3) | 2
+
+
+def _length_delimited(key: int, payload: bytes) -> bytes:
+    size = len(payload)
+    varint = bytearray()
+    while size > 0x7F:
+        varint.append((size & 0x7F) | 0x80)
+        size >>= 7
+    varint.append(size)
+    return bytes((key,)) + bytes(varint) + payload
 
 
 class _Memo:
     """Protos shared by many routes of one configuration, built once: the matches of a rule
     share one IR action object, and many routes share an origin."""
 
-    def __init__(self) -> None:
+    def __init__(self, built_routes: IdentityMemo[Message] | None = None) -> None:
+        self.built_routes = built_routes if built_routes is not None else IdentityMemo()
         self.actions: dict[tuple[int, PathMatch | None], Message] = {}
         self.origins: dict[str, Message] = {}
         self.mutations: dict[int, list[Message]] = {}
@@ -91,12 +154,22 @@ def _virtual_host(
         name=host.name,
         domains=list(host.domains),
         routes=[
-            build_route(
+            _built_route(
                 route, listener_port=listener_port, listener_scheme=listener_scheme, memo=memo
             )
             for route in host.routes
         ],
     )
+
+
+def _built_route(route: Route, *, listener_port: int, listener_scheme: str, memo: _Memo) -> Message:
+    built = memo.built_routes.get(route, (listener_port, listener_scheme))
+    if built is None:
+        built = build_route(
+            route, listener_port=listener_port, listener_scheme=listener_scheme, memo=memo
+        )
+        memo.built_routes.put(route, built, (listener_port, listener_scheme))
+    return built
 
 
 def build_route(
@@ -129,6 +202,14 @@ def build_route(
         built.metadata.CopyFrom(memo.origin(route.origin))
     if route.cors is not None:
         built.typed_per_filter_config[CORS_FILTER].CopyFrom(pack(build_cors_policy(route.cors)))
+    if route.ext_auth is not None:
+        built.typed_per_filter_config[route.ext_auth.name].CopyFrom(build_ext_authz_per_route())
+    if isinstance(route.action, ForwardAction) and route.action.session is not None:
+        built.typed_per_filter_config[STATEFUL_SESSION_FILTER].CopyFrom(
+            build_session_per_route(route.action.session)
+        )
+    add_traffic_per_route(built, route)
+    add_auth_per_route(built, route)
     return built
 
 

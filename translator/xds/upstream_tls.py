@@ -29,8 +29,10 @@ def build_upstream_tls(tls: UpstreamTls) -> Message:
             for san in tls.subject_alt_names
         ]
     )
-    common = tls_pb2.CommonTlsContext()
-    if tls.ca_secret is not None:
+    common = tls_pb2.CommonTlsContext(alpn_protocols=list(tls.alpn_protocols))
+    if tls.insecure_skip_verify:
+        pass  # no validation context: Envoy then accepts any certificate
+    elif tls.ca_secret is not None:
         common.combined_validation_context.CopyFrom(
             tls_pb2.CommonTlsContext.CombinedCertificateValidationContext(
                 default_validation_context=defaults,

@@ -1,0 +1,124 @@
+"""Incremental translation (translator.incremental): a memo changes how much work a run does,
+never what it produces.
+
+For every stage-1 golden case with HTTP or gRPC routes, a sequence of updates (routes removed,
+added back, replaced by equal copies, and a context object replaced) is translated with one
+memo and compared with a translation from scratch: statuses, IR and serialized xDS must be
+equal. Reuse itself is shown by identity: an unchanged route keeps its IR and xDS objects, a
+changed context does not. Leaves the pipeline's use of the memo to the control-plane tests."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from tests.translator.golden import case_id, cases
+from tests.translator.test_golden_gatewayapi import load_case
+from translator.incremental import TranslationMemo
+from translator.options import TranslateOptions
+from translator.resources import ResourceSet
+from translator.serialize import to_data
+from translator.translate import TranslationResult, translate
+
+
+def _with_routes(
+    resources: ResourceSet, http: tuple[object, ...], grpc: tuple[object, ...]
+) -> ResourceSet:
+    return dataclasses.replace(resources, http_routes=http, grpc_routes=grpc)  # type: ignore[arg-type]
+
+
+def _copy(obj: object) -> object:
+    return obj.model_copy(deep=True)  # type: ignore[attr-defined]
+
+
+def _fingerprint(result: TranslationResult) -> tuple[object, ...]:
+    xds = {
+        gateway: {
+            type_url: {
+                name: message.SerializeToString(deterministic=True)
+                for name, message in by_name.items()
+            }
+            for type_url, by_name in resources.by_type_url().items()
+        }
+        for gateway, resources in result.xds.items()
+    }
+    return (dict(result.statuses), to_data(result.ir), xds)
+
+
+def _updates(resources: ResourceSet) -> list[ResourceSet]:
+    """The same set, then each route kind thinned, restored, copied, and a context change."""
+    http, grpc = resources.http_routes, resources.grpc_routes
+    steps = [resources, _with_routes(resources, http[1:], grpc[1:]), resources]
+    steps.append(_with_routes(resources, tuple(_copy(r) for r in http[:1]) + http[1:], grpc))
+    steps.append(_with_routes(resources, http[::-1][::-1], tuple(_copy(r) for r in grpc)))
+    if resources.services:
+        copied = (_copy(resources.services[0]), *resources.services[1:])
+        steps.append(dataclasses.replace(resources, services=copied))  # type: ignore[arg-type]
+    steps.append(_with_routes(resources, (), ()))
+    steps.append(resources)
+    return steps
+
+
+def _route_cases() -> list[Path]:
+    found = []
+    for path in cases("gatewayapi"):
+        text = path.read_text()
+        if "kind: HTTPRoute" in text or "kind: GRPCRoute" in text:
+            found.append(path)
+    return found
+
+
+@pytest.mark.parametrize("path", _route_cases(), ids=case_id)
+def test_memo_changes_nothing(path: Path) -> None:
+    resources, options, _ = load_case(path)
+    memo = TranslationMemo()
+    for step, update in enumerate(_updates(resources)):
+        incremental = _fingerprint(translate(update, options, memo))
+        assert incremental == _fingerprint(translate(update, options)), f"update {step}"
+
+
+def _routes_of(result: TranslationResult) -> list[object]:
+    return [
+        route
+        for gateway in result.ir.values()
+        for config in gateway.route_configs
+        for host in config.virtual_hosts
+        for route in host.routes
+    ]
+
+
+def test_unchanged_routes_are_reused_and_a_context_change_starts_over() -> None:
+    path = next(p for p in _route_cases() if p.name.startswith("httproute-header-query-method"))
+    resources, options, _ = load_case(path)
+    memo = TranslationMemo()
+    first = _routes_of(translate(resources, options, memo))
+    again = _routes_of(translate(resources, options, memo))
+    assert first and all(a is b for a, b in zip(first, again, strict=True))
+
+    changed = dataclasses.replace(
+        resources, namespaces=tuple(_copy(n) for n in resources.namespaces)
+    )  # type: ignore[arg-type]
+    if not resources.namespaces:
+        changed = dataclasses.replace(
+            resources, services=tuple(_copy(s) for s in resources.services)
+        )  # type: ignore[arg-type]
+    fresh = _routes_of(translate(changed, options, memo))
+    assert fresh == first
+    assert not any(a is b for a, b in zip(first, fresh, strict=True))
+
+
+def test_other_options_start_over() -> None:
+    path = next(p for p in _route_cases() if p.name.startswith("httproute-header-query-method"))
+    resources, options, _ = load_case(path)
+    memo = TranslationMemo()
+    first = _routes_of(translate(resources, options, memo))
+    other = dataclasses.replace(options, controller_name=options.controller_name)
+    assert _routes_of(translate(resources, other, memo))[0] is first[0]
+    renamed = TranslateOptions(controller_name="example.com/other")
+    translate(resources, renamed, memo)
+    assert all(
+        a is not b
+        for a, b in zip(first, _routes_of(translate(resources, options, memo)), strict=False)
+    )

@@ -1,0 +1,55 @@
+"""Strip agw's own HTTP filters (typed configs from proto/) from a gateway's xDS, so Envoy can
+validate everything else of a case the agw proxy serves; Envoy has no factory for them."""
+
+from __future__ import annotations
+
+import dataclasses
+from types import MappingProxyType
+from typing import Any
+
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
+
+from translator.xds.resources import XdsResources
+
+_AGW_TYPE = "type.googleapis.com/agw."
+
+
+def without_agw_filters(xds: XdsResources) -> XdsResources:
+    return dataclasses.replace(
+        xds,
+        listeners=MappingProxyType({n: _listener(m) for n, m in xds.listeners.items()}),
+        route_configs=MappingProxyType({n: _routes(m) for n, m in xds.route_configs.items()}),
+    )
+
+
+def _listener(listener: Any) -> Any:
+    copy = type(listener)()
+    copy.CopyFrom(listener)
+    for chain in copy.filter_chains:
+        for network_filter in chain.filters:
+            manager = hcm_pb2.HttpConnectionManager()
+            if not network_filter.typed_config.Unpack(manager):
+                continue
+            kept = [f for f in manager.http_filters if not _is_agw(f.typed_config.type_url)]
+            del manager.http_filters[:]
+            manager.http_filters.extend(kept)
+            network_filter.typed_config.Pack(manager)
+    return copy
+
+
+def _routes(config: Any) -> Any:
+    copy = type(config)()
+    copy.CopyFrom(config)
+    for host in copy.virtual_hosts:
+        for route in host.routes:
+            for name in [
+                n for n, c in route.typed_per_filter_config.items() if _is_agw(c.type_url)
+            ]:
+                del route.typed_per_filter_config[name]
+    return copy
+
+
+def _is_agw(type_url: str) -> bool:
+    return type_url.startswith(_AGW_TYPE)

@@ -1,0 +1,64 @@
+"""AgentgatewayPolicy attachment, merge and status (stage 1).
+
+``apply_agentgateway_policies`` resolves every policy's targets, merges the policies along
+each route's, cluster's and listener's path into the Gateways' IR, and returns the policies'
+statuses. Stage 2 does not read the merged policies yet: the statuses say which fields are
+not enforced (``enforcement.NOT_ENFORCED``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from translator import ir
+from translator.gatewayapi.gateway import GatewayState
+from translator.gatewayapi.policy.assign import Assigner
+from translator.gatewayapi.policy.auth import apply_auth
+from translator.gatewayapi.policy.connection import fold_backend_policies
+from translator.gatewayapi.policy.frontend import fold_frontend_policy
+from translator.gatewayapi.policy.merge import Merger
+from translator.gatewayapi.policy.status import policy_status
+from translator.gatewayapi.policy.targets import index_attachments, prepare, resolve_targets
+from translator.gatewayapi.status import ObjectId, StatusBuilder
+from translator.model.agentgateway import AGENTGATEWAY_GROUP
+from translator.options import DataPlane
+from translator.resources import ResourceSet
+
+
+def apply_agentgateway_policies(
+    resources: ResourceSet,
+    states: Mapping[tuple[str, str], GatewayState],
+    gateways: dict[str, ir.GatewayIR],
+    controller_name: str,
+    builders: dict[ObjectId, StatusBuilder],
+    data_plane_of: Callable[[str], DataPlane] | None = None,
+) -> dict[str, ir.GatewayIR]:
+    """``gateways`` with their effective policies; policy statuses go into ``builders``."""
+    if not resources.agentgateway_policies:
+        return gateways  # the common case: no IR to rebuild
+    prepared = [prepare(policy) for policy in resources.agentgateway_policies]
+    for entry in prepared:
+        resolve_targets(entry, resources, states)
+    merger = Merger(index_attachments(prepared))
+    assigner = Assigner(resources, merger)
+    assigned = {
+        key: fold_frontend_policy(
+            fold_backend_policies(
+                assigner.assign(gateway, states[(gateway.namespace, gateway.name)]), resources
+            )
+        )
+        for key, gateway in gateways.items()
+    }
+    plane_of = data_plane_of or (lambda _: DataPlane.AGW)
+    assigned = {
+        key: apply_auth(gateway, plane_of(key), resources) for key, gateway in assigned.items()
+    }
+    for entry in prepared:
+        status = policy_status(entry, merger, controller_name, data_plane_of)
+        if status is not None:
+            meta = entry.policy.metadata
+            key = ObjectId(AGENTGATEWAY_GROUP, "AgentgatewayPolicy", meta.namespace, meta.name)
+            builders[key] = status
+    return assigned
+
+
+__all__ = ["apply_agentgateway_policies"]

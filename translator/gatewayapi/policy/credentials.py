@@ -1,0 +1,112 @@
+"""Credentials of AgentgatewayPolicy authentication settings, resolved into IR: JWT providers
+with inline key sets, htpasswd users given inline or in a Secret, API keys in Secrets (by name
+or label), all in the policy's namespace.
+
+A Secret that is missing, or holds no usable entry, yields credentials nobody can match, so a
+route that asks for authentication never opens up by mistake."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from translator.ir.auth import NOBODY, ApiKeyAuth, BasicAuth, JwtAuthn, JwtMode, JwtProvider
+from translator.ir.policy import PolicyField
+from translator.model import Secret
+from translator.resources import ResourceSet
+
+HTACCESS_KEY = ".htaccess"
+
+
+def policy_namespace(field: PolicyField) -> str:
+    """The namespace of the policy that set ``field`` ("AgentgatewayPolicy/ns/name")."""
+    return field.origin.split("/")[1]
+
+
+def basic_auth(field: PolicyField, resources: ResourceSet) -> BasicAuth | None:
+    """None for Optional mode, which Envoy's filter cannot express (the status says so)."""
+    data = field.data()
+    if data.get("mode", "Strict") != "Strict":
+        return None
+    lines: list[str] = list(data.get("users", ()))
+    secret_name = data.get("secretRef")
+    if secret_name:
+        secret = resources.get(Secret, policy_namespace(field), secret_name)
+        content = secret.value(HTACCESS_KEY) if secret is not None else None
+        text = content.decode("utf-8", "replace") if content else ""
+        lines += [line.strip() for line in text.splitlines()]
+    users = tuple(line for line in lines if _is_sha_entry(line))
+    return BasicAuth(users or (NOBODY,))
+
+
+def jwt_authn(field: PolicyField) -> JwtAuthn:
+    """Providers with a remote key set are left out (not enforced yet; the status says so)."""
+    data = field.data()
+    providers = tuple(
+        _jwt_provider(f"{field.origin}/{index}", provider)
+        for index, provider in enumerate(data["providers"])
+        if "inline" in provider["jwks"]
+    )
+    return JwtAuthn(field.origin, JwtMode(data.get("mode", "Strict")), providers)
+
+
+def _jwt_provider(name: str, data: dict[str, Any]) -> JwtProvider:
+    locations = data.get("tokenLocations", ())
+    return JwtProvider(
+        name=name,
+        issuer=data["issuer"],
+        audiences=tuple(data.get("audiences", ())),
+        jwks=data["jwks"]["inline"],
+        headers=tuple((t["header"], t.get("prefix", "")) for t in locations if "header" in t),
+        params=tuple(t["queryParameter"] for t in locations if "queryParameter" in t),
+        cookies=tuple(t["cookie"] for t in locations if "cookie" in t),
+    )
+
+
+def api_key_auth(field: PolicyField, resources: ResourceSet) -> ApiKeyAuth | None:
+    """None for Optional mode, which Envoy's filter cannot express (the status says so). With
+    ``keyHash`` the Secrets hold digests Envoy cannot compare: nobody gets in."""
+    data = field.data()
+    if data.get("mode", "Strict") != "Strict":
+        return None
+    if data.get("keyHash"):
+        return ApiKeyAuth(())
+    namespace = policy_namespace(field)
+    secrets: list[Secret] = []
+    if data.get("secretRef"):
+        found = resources.get(Secret, namespace, data["secretRef"])
+        secrets += [found] if found is not None else []
+    selector = (data.get("secretSelector") or {}).get("matchLabels")
+    if selector:
+        secrets += [
+            s
+            for s in resources.secrets
+            if s.metadata.namespace == namespace
+            and all(s.metadata.labels.get(k) == v for k, v in selector.items())
+        ]
+    credentials: dict[str, str] = {}
+    for secret in sorted(secrets, key=lambda s: s.metadata.name):
+        for entry in sorted(secret.data.keys() | secret.string_data.keys()):
+            key = _api_key(secret.value(entry) or b"")
+            if key:
+                credentials.setdefault(key, f"{secret.metadata.name}/{entry}")
+    return ApiKeyAuth(tuple(sorted(credentials.items(), key=lambda item: item[1])))
+
+
+def _api_key(content: bytes) -> str:
+    """An entry is the key itself, or JSON ``{"key": ..., "metadata": ...}``."""
+    text = content.decode("utf-8", "replace").strip()
+    if text.startswith("{"):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            return ""
+        key = parsed.get("key") if isinstance(parsed, dict) else None
+        return key if isinstance(key, str) else ""
+    return text
+
+
+def _is_sha_entry(line: str) -> bool:
+    """Envoy's filter verifies only ``{SHA}`` hashes; other entries cannot log in."""
+    user, _, hashed = line.partition(":")
+    return bool(user) and hashed.startswith("{SHA}") and len(hashed) == 33

@@ -1,0 +1,96 @@
+"""Which AgentgatewayPolicy fields this version of agw does not enforce yet.
+
+The one table later phases shrink as the data planes learn each feature. A policy that sets a
+field listed here says so in its status, at every ancestor, rather than being silently
+accepted."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+
+from translator.options import DataPlane
+
+NOT_ENFORCED: frozenset[str] = frozenset(
+    {
+        "traffic.extAuth",
+        "backend.auth",
+        "frontend.proxyProtocol",
+        "frontend.tracing",
+        "frontend.metrics",
+    }
+)
+
+
+# Parts of enforced fields that are not enforced yet: "section.field" -> its JSON keys.
+NOT_ENFORCED_PARTS: dict[str, tuple[str, ...]] = {
+    "traffic.retry": ("precondition", "condition"),
+    "traffic.rateLimit": ("global",),
+    "traffic.basicAuthentication": ("realm",),
+    "traffic.apiKeyAuthentication": ("keyHash",),
+    "backend.http": ("requestTimeout",),
+    "frontend.http": ("http2FrameSize", "http2KeepaliveInterval", "http2KeepaliveTimeout"),
+}
+# Values of enforced fields' settings that are not enforced yet: (path, JSON key, value).
+NOT_ENFORCED_VALUES: tuple[tuple[str, str, str], ...] = (
+    ("traffic.basicAuthentication", "mode", "Optional"),
+    ("traffic.apiKeyAuthentication", "mode", "Optional"),
+)
+# Parts of list items not enforced yet: (path, list key, key path within an item).
+NOT_ENFORCED_ITEM_PARTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("traffic.jwtAuthentication", "providers", ("jwks", "remote")),
+)
+
+
+def not_enforced_parts(settings: Mapping[str, Mapping[str, str]]) -> list[str]:
+    """The ``section.field.part`` paths set in ``settings`` (section -> field -> canonical
+    JSON, as ``PreparedPolicy.settings``) that no data plane enforces, sorted."""
+    found = []
+    for path, parts in NOT_ENFORCED_PARTS.items():
+        section, _, name = path.partition(".")
+        text = settings.get(section, {}).get(name)
+        if text is not None:
+            data = json.loads(text)
+            found += [f"{path}.{part}" for part in parts if part in data]
+    for path, key, value in NOT_ENFORCED_VALUES:
+        section, _, name = path.partition(".")
+        text = settings.get(section, {}).get(name)
+        if text is not None and json.loads(text).get(key) == value:
+            found.append(f"{path}.{key}={value}")
+    for path, key, within in NOT_ENFORCED_ITEM_PARTS:
+        section, _, name = path.partition(".")
+        text = settings.get(section, {}).get(name)
+        items = json.loads(text).get(key, ()) if text is not None else ()
+        if any(_has_path(item, within) for item in items):
+            found.append(f"{path}.{key}[].{'.'.join(within)}")
+    return sorted(found)
+
+
+# Fields only the agw proxy enforces (Envoy has no filter for them): a policy that reaches a
+# Gateway served by Envoy says, at that ancestor, that they are not enforced there.
+NOT_ENFORCED_ON_ENVOY: frozenset[str] = frozenset(
+    {
+        "traffic.authorization",
+        "traffic.transformation",
+    }
+)
+_NOT_ENFORCED_ON: dict[DataPlane, frozenset[str]] = {DataPlane.ENVOY: NOT_ENFORCED_ON_ENVOY}
+
+
+def not_enforced_on(fields: Iterable[str], data_plane: DataPlane) -> list[str]:
+    """The ``section.field`` paths among ``fields`` that ``data_plane`` does not enforce
+    although agw's own proxy does, sorted."""
+    return sorted(set(fields) & _NOT_ENFORCED_ON.get(data_plane, frozenset()))
+
+
+def not_enforced(fields: Iterable[str]) -> list[str]:
+    """The ``section.field`` paths among ``fields`` that no data plane enforces, sorted."""
+    return sorted(set(fields) & NOT_ENFORCED)
+
+
+def _has_path(data: object, path: tuple[str, ...]) -> bool:
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return False
+        data = data[key]
+    return True

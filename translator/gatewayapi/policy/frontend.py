@@ -1,0 +1,85 @@
+"""Resolve a Gateway's AgentgatewayPolicy ``frontend`` settings into what stage 2 maps onto
+Envoy fields (``ir.Listener.connection``): TLS parameters, HTTP limits, TCP keepalive and the
+access log. Every listener of the Gateway gets the same settings."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from translator import ir
+from translator.gatewayapi.policy.connection import tcp_keepalive
+from translator.ir.connection import (
+    AccessLogAttribute,
+    AccessLogPolicy,
+    DownstreamHttp,
+    DownstreamTlsParams,
+    FrontendConnection,
+)
+from translator.ir.policy import FrontendPolicy
+from translator.model.duration import parse_duration
+
+
+def fold_frontend_policy(gateway: ir.GatewayIR) -> ir.GatewayIR:
+    """``gateway`` with each listener's ``connection`` set; the same object without one."""
+    listeners = tuple(_listener(listener) for listener in gateway.listeners)
+    if all(a is b for a, b in zip(listeners, gateway.listeners, strict=True)):
+        return gateway
+    return dataclasses.replace(gateway, listeners=listeners)
+
+
+def _listener(listener: ir.Listener) -> ir.Listener:
+    if listener.frontend is None:
+        return listener
+    connection = frontend_connection(listener.frontend)
+    if connection == FrontendConnection():
+        return listener
+    return dataclasses.replace(listener, connection=connection)
+
+
+def frontend_connection(policy: FrontendPolicy) -> FrontendConnection:
+    tls = policy.get("tls")
+    http = policy.get("http")
+    tcp = policy.get("tcp")
+    access_log = policy.get("accessLog")
+    return FrontendConnection(
+        tls=_tls(tls.data()) if tls is not None else None,
+        http=_http(http.data()) if http is not None else None,
+        keepalive=tcp_keepalive(tcp.data()["keepalive"]) if tcp is not None else None,
+        access_log=_access_log(access_log.data()) if access_log is not None else None,
+    )
+
+
+def _tls(settings: dict[str, Any]) -> DownstreamTlsParams:
+    timeout = settings.get("handshakeTimeout")
+    return DownstreamTlsParams(
+        min_version=settings.get("minProtocolVersion"),
+        max_version=settings.get("maxProtocolVersion"),
+        cipher_suites=tuple(settings.get("cipherSuites", ())),
+        alpn_protocols=tuple(settings.get("alpnProtocols", ())),
+        handshake_timeout_seconds=parse_duration(timeout) if timeout is not None else None,
+    )
+
+
+def _http(settings: dict[str, Any]) -> DownstreamHttp:
+    idle = settings.get("http1IdleTimeout")
+    return DownstreamHttp(
+        max_buffer_bytes=settings.get("maxBufferSize"),
+        max_headers=settings.get("http1MaxHeaders"),
+        max_header_bytes=settings.get("maxHeaderBytes"),
+        idle_timeout_seconds=parse_duration(idle) if idle is not None else None,
+        http2_stream_window=settings.get("http2WindowSize"),
+        http2_connection_window=settings.get("http2ConnectionWindowSize"),
+    )
+
+
+def _access_log(settings: dict[str, Any]) -> AccessLogPolicy:
+    attributes = settings.get("attributes") or {}
+    return AccessLogPolicy(
+        filter=settings.get("filter"),
+        add=tuple(
+            AccessLogAttribute(item["name"], item["expression"])
+            for item in attributes.get("add", ())
+        ),
+        remove=tuple(attributes.get("remove", ())),
+    )

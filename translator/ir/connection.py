@@ -1,0 +1,69 @@
+"""Connection settings from AgentgatewayPolicy ``backend`` and ``frontend`` sections, resolved
+by stage 1 (durations in seconds, unset fields None) for stage 2 to map onto Envoy fields."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class TcpKeepalive:
+    probes: int | None = None
+    idle_seconds: float | None = None
+    interval_seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutlierDetection:
+    """Passive health: eject an endpoint after consecutive 5xx answers or connect failures."""
+
+    consecutive_failures: int
+    interval_seconds: float
+    base_ejection_seconds: float
+    max_ejection_percent: int
+
+
+@dataclass(frozen=True, slots=True)
+class DownstreamTlsParams:
+    min_version: str | None = None  # "1.2" or "1.3"
+    max_version: str | None = None
+    cipher_suites: tuple[str, ...] = ()
+    # Replaces the listener's default ALPN list when non-empty.
+    alpn_protocols: tuple[str, ...] = ()
+    handshake_timeout_seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DownstreamHttp:
+    max_buffer_bytes: int | None = None
+    max_headers: int | None = None
+    max_header_bytes: int | None = None
+    idle_timeout_seconds: float | None = None
+    http2_stream_window: int | None = None
+    http2_connection_window: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccessLogAttribute:
+    name: str
+    # CEL; its value is logged under ``name``.
+    expression: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccessLogPolicy:
+    # CEL; only requests for which it is true are logged.
+    filter: str | None = None
+    add: tuple[AccessLogAttribute, ...] = ()
+    # Default attributes left out.
+    remove: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FrontendConnection:
+    """What a Gateway's frontend policy asks of every listener."""
+
+    tls: DownstreamTlsParams | None = None
+    http: DownstreamHttp | None = None
+    keepalive: TcpKeepalive | None = None
+    access_log: AccessLogPolicy | None = None
