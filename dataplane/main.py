@@ -25,10 +25,11 @@ from dataplane.proxy import Proxy
 from dataplane.workers.counters import Snapshot, take_snapshot
 from dataplane.workers.log import configure_logging
 from dataplane.workers.pool import WorkerPool
-from dataplane.xdsclient import AdsConnection, DeltaWire, SotwWire, XdsClient, build_node
+from dataplane.xdsclient import DeltaWire, SotwWire, XdsClient, build_node
 from dataplane.xdsclient.credentials import XdsCredentials
 from dataplane.xdsclient.errors import InvalidAddress
 from dataplane.xdsclient.sink import ConfigUpdate
+from dataplane.xdsclient.transport import AdsConnection
 
 log = structlog.get_logger("agw.proxy")
 
@@ -122,7 +123,10 @@ async def serve(options: ProxyOptions, stop: asyncio.Event | None = None) -> int
         runtime = InProcessRuntime()
     await runtime.start()
     wire = DeltaWire() if options.delta else SotwWire()
-    client = XdsClient(wire, build_node(options.gateway, options.node_id))
+    # With workers, they compile route configurations; the parent only tracks and forwards.
+    client = XdsClient(
+        wire, build_node(options.gateway, options.node_id), compile_routes=options.workers == 0
+    )
     admin = ProxyAdmin(client, runtime)
     bound = await admin.start(admin_host, admin_port)
     _announce_admin(bound, options.admin_address_path)

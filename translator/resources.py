@@ -59,6 +59,10 @@ _FIELD_OF_KIND: dict[type[Resource], str] = {
 }
 
 
+_FIELD_NAMES: tuple[str, ...] = tuple(_FIELD_OF_KIND.values())
+_FIELD_INDEX: dict[type[Resource], int] = {kind: i for i, kind in enumerate(_FIELD_OF_KIND)}
+
+
 @dataclass(frozen=True)
 class ResourceSet:
     gateway_classes: tuple[GatewayClass, ...] = ()
@@ -83,20 +87,30 @@ class ResourceSet:
     @classmethod
     def from_objects(cls, objects: Iterable[Resource]) -> ResourceSet:
         """Group and sort ``objects``; of two objects with the same kind and key, the later wins."""
-        latest: dict[tuple[type[Resource], str, str], Resource] = {}
+        # Keyed (namespace, name, field index) so that one C-level sort of the keys orders
+        # every field: a key function per object cost more than the rest of an update.
+        latest: dict[tuple[str, str, int], Resource] = {}
         for item in objects:
-            if type(item) not in _FIELD_OF_KIND:
+            index = _FIELD_INDEX.get(type(item))
+            if index is None:
                 raise TypeError(f"a ResourceSet cannot hold {type(item).__name__}")
-            latest[(type(item), item.metadata.namespace, item.metadata.name)] = item
-        buckets: dict[str, list[Resource]] = {name: [] for name in _FIELD_OF_KIND.values()}
-        for (kind, _, _), item in sorted(latest.items(), key=lambda entry: entry[0][1:]):
-            buckets[_FIELD_OF_KIND[kind]].append(item)
+            meta = item.metadata
+            latest[(meta.namespace, meta.name, index)] = item
+        buckets: list[list[Resource]] = [[] for _ in _FIELD_NAMES]
+        for key in sorted(latest):
+            buckets[key[2]].append(latest[key])
         # The buckets hold exactly the kind each field declares (the table above says so).
-        return cls(**{name: tuple(items) for name, items in buckets.items()})  # type: ignore[arg-type]
+        return cls(**{name: tuple(b) for name, b in zip(_FIELD_NAMES, buckets, strict=True)})  # type: ignore[arg-type]
 
     def get(self, kind: type[T], namespace: str, name: str) -> T | None:
         """The object of this kind and key (namespace "" for cluster-scoped kinds), or None."""
-        return cast(T | None, self._index.get((kind, namespace, name)))
+        index = self._indexes.get(kind)
+        if index is None:
+            field = _FIELD_OF_KIND.get(kind)
+            if field is None:
+                return None
+            index = self._indexes[kind] = {item.key: item for item in getattr(self, field)}
+        return cast(T | None, index.get((namespace, name)))
 
     def endpoint_slices_for(self, namespace: str, service: str) -> tuple[EndpointSlice, ...]:
         """The EndpointSlices labelled kubernetes.io/service-name=<service> in ``namespace``."""
@@ -110,8 +124,10 @@ class ResourceSet:
     # cached_property writes the instance __dict__ directly, so it works on a frozen dataclass
     # and is built once, on first use, by whichever reader needs it.
     @cached_property
-    def _index(self) -> dict[tuple[type[Resource], str, str], Resource]:
-        return {(type(item), *item.key): item for item in self.objects()}
+    def _indexes(self) -> dict[type[Resource], dict[tuple[str, str], Resource]]:
+        """Per kind, objects by (namespace, name); each kind's index is built when first
+        asked for (translation looks up a few kinds among thousands of routes)."""
+        return {}
 
     @cached_property
     def _slices_by_service(self) -> dict[tuple[str, str], tuple[EndpointSlice, ...]]:

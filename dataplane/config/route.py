@@ -57,13 +57,14 @@ def compile_route_configuration(config: Any) -> RouteTable:
     compiled = _Compiled()
     for vhost in config.virtual_hosts:
         key = (vhost.SerializeToString(deterministic=True), config_request, config_response)
-        table = previous.hosts.get(key) or compiled.hosts.get(key)
-        if table is None:
+        entry = previous.hosts.get(key) or compiled.hosts.get(key)
+        if entry is None:
             table = _compile_virtual_host(
                 vhost, config_request, config_response, where, previous, compiled
             )
-        compiled.hosts[key] = table
-        vhosts.append((tuple(vhost.domains), table))
+            entry = (tuple(vhost.domains), table)
+        compiled.hosts[key] = entry
+        vhosts.append(entry)
     _COMPILED[config.name] = compiled
     return build_route_table(config.name, vhosts)
 
@@ -101,12 +102,16 @@ _VIRTUAL_HOSTS = frozenset({"virtual_hosts"})
 _ROUTES = frozenset({"routes"})
 
 
+_CompiledHost = tuple[tuple[str, ...], VirtualHostTable]
+
+
 class _Compiled:
     """Compiled virtual hosts and routes of one RouteConfiguration's latest table, by their
     serialized proto and the header operations around them."""
 
     def __init__(self) -> None:
-        self.hosts: dict[tuple[bytes, HeaderOps, HeaderOps], VirtualHostTable] = {}
+        # (its domains, its table) by the host's serialized proto and the header operations.
+        self.hosts: dict[tuple[bytes, HeaderOps, HeaderOps], _CompiledHost] = {}
         self.routes: dict[tuple[bytes, HeaderOps, HeaderOps], RouteEntry] = {}
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from dataplane.config.cluster import ClusterConfig, compile_cluster
 from dataplane.config.listener import ListenerConfig, compile_listener
 from dataplane.config.route import compile_route_configuration
-from dataplane.config.route_table import RouteTable
+from dataplane.config.route_table import RouteTable, build_route_table
 from dataplane.config.support import check_fields
 from dataplane.config.tls_context import CertificateConfig
 from dataplane.config.upstream_tls import resolve_upstream_tls, trust_bundle
@@ -60,8 +60,16 @@ class RuntimeConfig:
 EMPTY_CONFIG = RuntimeConfig("", _EMPTY, _EMPTY, _EMPTY, _EMPTY)
 
 
-def compile_config(resources: XdsResources, version: str = "") -> RuntimeConfig:
-    """Compile every resource; raise ``ConfigRejected`` naming the first problem found."""
+def compile_config(
+    resources: XdsResources, version: str = "", *, with_routes: bool = True
+) -> RuntimeConfig:
+    """Compile every resource; raise ``ConfigRejected`` naming the first problem found.
+
+    ``with_routes=False`` leaves route configurations uncompiled (empty tables under their
+    names): for the worker pool's parent, which serves no traffic and whose workers compile,
+    check and NACK route configurations themselves. Compiling thousands of routes once more
+    there only delayed every update and held a second copy in memory."""
+    route_compiler = compile_route_configuration if with_routes else _uncompiled
     certificates: dict[str, CertificateConfig] = {}
     trust_bundles: dict[str, bytes] = {}
     for name, secret in resources.secrets.items():
@@ -79,15 +87,14 @@ def compile_config(resources: XdsResources, version: str = "") -> RuntimeConfig:
         for name, cluster in resources.clusters.items()
     }
     route_tables = {
-        name: compile_route_configuration(config)
-        for name, config in resources.route_configs.items()
+        name: route_compiler(config) for name, config in resources.route_configs.items()
     }
     listeners: dict[str, ListenerConfig] = {}
     warming: list[str] = []
     for name, proto in resources.listeners.items():
         listener, inline_routes = compile_listener(proto)
         for route_name, inline in inline_routes.items():
-            route_tables[route_name] = compile_route_configuration(inline)
+            route_tables[route_name] = route_compiler(inline)
         if _has_every_reference(listener, route_tables, certificates, trust_bundles):
             listeners[name] = listener
         else:
@@ -104,6 +111,10 @@ def compile_config(resources: XdsResources, version: str = "") -> RuntimeConfig:
         route_count=sum(table.route_count for table in route_tables.values()),
         trust_bundles=MappingProxyType(trust_bundles),
     )
+
+
+def _uncompiled(config: Any) -> RouteTable:
+    return build_route_table(str(config.name), [])
 
 
 def _eds_name(cluster: Any) -> str:

@@ -77,9 +77,13 @@ class XdsClient:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         warming_timeout: float = WARMING_TIMEOUT_SECONDS,
+        compile_routes: bool = True,
     ) -> None:
+        """``compile_routes=False``: route configurations are left to the workers that serve
+        them (they check them and NACK through the pool); see ``compile_config``."""
         self.wire = wire
         self.node = node
+        self.compile_routes = compile_routes
         self.clock = clock
         self.wall_clock = wall_clock
         self.warming_timeout = warming_timeout
@@ -147,7 +151,9 @@ class XdsClient:
             if _same_bytes(applied, self.update.resources):
                 update = replace(self.update, version=version, resources=applied)
                 return PendingUpdate(delivery, selection, update, changes_config=False)
-            config = compile_config(selection.xds_resources(), version)
+            config = compile_config(
+                selection.xds_resources(), version, with_routes=self.compile_routes
+            )
         except ConfigRejected as error:
             return Rejection(delivery, str(error))
         except Exception as error:  # a compiler bug must cost a NACK, not a resend loop

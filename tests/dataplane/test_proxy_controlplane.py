@@ -124,17 +124,7 @@ def proxy_command(plane: ControlPlane, flavour: str, admin_file: Path) -> list[s
         "--admin-address", f"{XDS_HOST}:0", "--admin-address-path", str(admin_file),
         f"--{flavour}", "--drain-seconds", "2", "--log-level", "warning",
     ]  # fmt: skip
-    from controlplane import cli
-
-    if any(module.__name__.endswith(".proxy") for module in cli.SUBCOMMANDS):
-        return [sys.executable, "-m", "controlplane.cli", *arguments]
-    # Until the lead registers the subcommand: the same parser and handler cli.main would use.
-    runner = (
-        "import argparse, sys; from controlplane.commands import proxy; "
-        "parser = argparse.ArgumentParser(); proxy.add_parser(parser.add_subparsers()); "
-        "args = parser.parse_args(sys.argv[1:]); sys.exit(args.handler(args))"
-    )
-    return [sys.executable, "-c", runner, *arguments]
+    return [sys.executable, "-m", "controlplane.cli", *arguments]
 
 
 @contextlib.asynccontextmanager
@@ -247,6 +237,26 @@ async def test_route_change_under_load_and_nack_keep_serving(
         assert await scenario.served_by() == "backend-b"
         stats = await proxy.stats()
         assert stats["xds.Listener.update_rejected"] == "1"
+
+
+async def test_workers_nack_a_bad_route_configuration_and_keep_serving(
+    tmp_path: Path, plane: ControlPlane, backends: dict[str, Any], flavour: str
+) -> None:
+    """The parent leaves route configurations to the workers; their refusal is the NACK."""
+    scenario = Scenario(backends)
+    async with agw_proxy(plane, flavour, tmp_path) as proxy:
+        await started(plane, proxy, scenario.snapshot("a"))
+        resources = scenario.resources("b")
+        [config] = resources[type_urls.ROUTE_CONFIGURATION].values()
+        config.virtual_hosts[0].routes[0].route.max_grpc_timeout.seconds = 3
+        plane.publish(Snapshot.from_resources(resources))
+
+        def last_nack() -> str:
+            return str(plane.proxies()[0].types[type_urls.ROUTE_CONFIGURATION].last_nack)
+
+        await wait_for(lambda: bool(last_nack()), timeout=10, message="RDS NACK in sync status")
+        assert "max_grpc_timeout is not supported" in last_nack()
+        assert await scenario.served_by() == "backend-a"
 
 
 async def test_control_plane_restart_then_sigterm_drains(

@@ -27,10 +27,11 @@ from controlplane.xds.auth_certificates import CertificateAuthority
 from controlplane.xds.server import serve
 from controlplane.xds.snapshot import Snapshot
 from dataplane.main import InProcessRuntime
-from dataplane.xdsclient import AdsConnection, DeltaWire, SotwWire, XdsClient, build_node
+from dataplane.xdsclient import DeltaWire, SotwWire, XdsClient, build_node
 from dataplane.xdsclient.backoff import Backoff
 from dataplane.xdsclient.credentials import XdsCredentials
 from dataplane.xdsclient.sink import ConfigUpdate
+from dataplane.xdsclient.transport import AdsConnection
 from tests.controlplane import xds_samples as samples
 from tests.controlplane.xds_control_plane import GATEWAY, ControlPlane, running_control_plane
 from tests.controlplane.xds_samples import LDS

@@ -20,6 +20,7 @@ from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 from google.protobuf.message import Message
 
 from translator.xds.resources import XdsResources
+from translator.xds.route import cluster_references
 
 
 def find_inconsistencies(resources: XdsResources) -> list[str]:
@@ -28,7 +29,10 @@ def find_inconsistencies(resources: XdsResources) -> list[str]:
     for name, listener in resources.listeners.items():
         problems.extend(_listener_problems(name, listener, resources))
     for name, config in resources.route_configs.items():
-        for route_name, cluster in _route_clusters(config):
+        references = resources.route_references.get(name)
+        if references is None:
+            references = tuple(_route_clusters(config))
+        for route_name, cluster in references:
             if cluster not in resources.clusters:
                 problems.append(
                     f"route configuration {name!r} route {route_name!r} uses cluster "
@@ -108,13 +112,4 @@ def _secret_names(holder: Message, context: Message) -> Iterator[str]:
 def _route_clusters(config: Message) -> Iterator[tuple[str, str]]:
     """(route name, cluster name) for every cluster a route forwards or mirrors to."""
     for host in config.virtual_hosts:
-        for route in host.routes:
-            if not route.HasField("route"):
-                continue
-            action = route.route
-            if action.cluster:
-                yield route.name, action.cluster
-            for weighted in action.weighted_clusters.clusters:
-                yield route.name, weighted.name
-            for mirror in action.request_mirror_policies:
-                yield route.name, mirror.cluster
+        yield from cluster_references(host)

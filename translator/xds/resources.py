@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from google.protobuf.message import Message
@@ -27,7 +27,7 @@ from translator.xds.errors import DuplicateResourceName
 from translator.xds.forward import needs_invalid_backend_cluster
 from translator.xds.l4 import udp_uses_invalid_backend, uses_invalid_backend
 from translator.xds.listener import build_listener
-from translator.xds.route import BuiltRoutes, build_route_configuration
+from translator.xds.route import BuiltRoutes, ClusterReferences, build_route_configuration
 from translator.xds.secret import build_secret
 
 
@@ -40,6 +40,9 @@ class XdsResources:
     clusters: Mapping[str, Message]
     endpoints: Mapping[str, Message]
     secrets: Mapping[str, Message]
+    # Route configuration name -> the clusters its routes use, when stage 2 kept track
+    # (incremental translation); the consistency check reads the protos otherwise.
+    route_references: Mapping[str, ClusterReferences] = field(default_factory=dict)
 
     def by_type_url(self) -> dict[str, Mapping[str, Message]]:
         return {
@@ -80,6 +83,11 @@ def build_resources(gateway: GatewayIR, built: BuiltRoutes | None = None) -> Xds
         secrets=_by_name(
             "secret", ((secret.name, build_secret(secret)) for secret in gateway.secrets)
         ),
+        route_references={
+            config.name: built.references[config.name] for config in gateway.route_configs
+        }
+        if built is not None
+        else {},
     )
 
 
