@@ -33,6 +33,10 @@ class HttpChain:
 
     def __post_init__(self) -> None:
         settings = self.settings
+        if settings.jwt_authn is not None:
+            for provider in settings.jwt_authn.providers.values():
+                if provider.remote is not None:
+                    provider.remote.bind(self.clusters)
         name = settings.server_name
         if not self.server_line:
             object.__setattr__(self, "server_line", b"server: " + name + b"\r\n")

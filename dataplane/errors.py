@@ -40,6 +40,10 @@ class ListenerBindError(Exception):
     """A listener's address could not be bound."""
 
 
+class GrpcCallError(Exception):
+    """A gRPC service gave no usable answer (unreachable, reset, malformed reply)."""
+
+
 class AuthServiceError(Exception):
     """An external authorization service gave no usable answer (unreachable, reset, timeout,
     malformed reply): the request is refused with the filter's status_on_error."""

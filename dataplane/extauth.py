@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2
 
+from dataplane import ratelimit_global
 from dataplane.config.extauth import ExtAuthzConfig
 from dataplane.config.route_table import RouteEntry
 from dataplane.errors import AuthServiceError
@@ -60,10 +61,10 @@ def applicable(filters: tuple[ExtAuthzConfig, ...], route: RouteEntry) -> list[E
 def intercept(exchange: Exchange, route: RouteEntry, chain: HttpChain) -> bool:
     """Start the checks the route needs; True when the request is now held for them."""
     filters = applicable(chain.settings.ext_authz, route)
-    if not filters:
+    if not filters and not ratelimit_global.applies(route, chain):
         return False
     hold = exchange.auth = AuthHold(exchange, route, chain, filters)
-    wants_body = max((f.max_body_bytes or 0) for f in filters)
+    wants_body = max((f.max_body_bytes or 0 for f in filters), default=0)
     if wants_body and exchange.body_kind and not exchange.done:
         if exchange.expect_continue:
             # The client holds its body until told to send it; the service needs it.
@@ -150,7 +151,11 @@ class AuthHold:
             if verdict.status:
                 return verdict
             changes.append(verdict)
-        return _merged(changes)
+        # The rate limit filters come after ext_authz in the chain.
+        limited = await ratelimit_global.decide(self.exchange, self.route, self.chain)
+        if limited.status:
+            return Verdict(limited.status, limited.headers, limited.body)
+        return _merged([*changes, Verdict(set_headers=limited.set_headers)])
 
     def _decided(self, task: asyncio.Task[Verdict]) -> None:
         exchange = self.exchange

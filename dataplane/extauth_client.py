@@ -1,5 +1,5 @@
 """Clients for external authorization services: gRPC ``Authorization/Check`` over cleartext
-HTTP/2 (the h2 state machine on an asyncio stream), and plain HTTP/1.1.
+HTTP/2 (``dataplane.grpc_unary``), and plain HTTP/1.1.
 
 Each asks one endpoint and returns an ``AuthAnswer``; a failure to get an answer (connect
 error, reset, timeout, a malformed reply) raises ``AuthServiceError`` and the filter applies
@@ -10,24 +10,15 @@ so a busy route does not pay a handshake per request.
 from __future__ import annotations
 
 import asyncio
-import struct
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-import h2.config
-import h2.connection
-import h2.events
-import h2.exceptions
 import httptools
 
-from dataplane.errors import AuthServiceError
+from dataplane.errors import AuthServiceError, GrpcCallError
+from dataplane.grpc_unary import MAX_READS, MAX_RESPONSE_BYTES, GrpcUnaryClient
 
 CHECK_PATH = b"/envoy.service.auth.v3.Authorization/Check"
-MAX_RESPONSE_BYTES = 1 << 20
-# Bounds the events read for one call; a call needs a handful.
-MAX_READS = 10_000
-IDLE_PER_ENDPOINT = 8
 
 Fields = list[tuple[bytes, bytes]]
 
@@ -40,120 +31,22 @@ class AuthAnswer:
     trailers: Fields = field(default_factory=list)
 
 
-class _H2Connection:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.h2 = h2.connection.H2Connection(
-            h2.config.H2Configuration(client_side=True, header_encoding=None)
-        )
-        self.h2.initiate_connection()
-        self.broken = False
-
-    async def flush(self) -> None:
-        data = self.h2.data_to_send()
-        if data:
-            self.writer.write(data)
-            await self.writer.drain()
-
-    def close(self) -> None:
-        self.writer.close()
-
-
 class GrpcAuthClient:
-    """Unary gRPC calls to an authorization service's endpoints, connections reused."""
+    """``Authorization/Check`` calls to an authorization service's endpoints."""
 
     def __init__(self) -> None:
-        self._idle: dict[tuple[str, int], deque[_H2Connection]] = {}
+        self._client = GrpcUnaryClient()
 
     async def check(self, host: str, port: int, authority: bytes, message: bytes) -> AuthAnswer:
         """The service's answer: gRPC status in trailers, the CheckResponse in ``body``."""
-        idle = self._idle.setdefault((host, port), deque())
-        connection = idle.pop() if idle else None
         try:
-            if connection is None:
-                reader, writer = await asyncio.open_connection(host, port)
-                connection = _H2Connection(reader, writer)
-            answer = await _unary(connection, authority, message)
-        except (OSError, EOFError, h2.exceptions.H2Error, asyncio.IncompleteReadError) as error:
-            if connection is not None:
-                connection.close()
-            raise AuthServiceError(f"authorization service {host}:{port}: {error}") from None
-        except BaseException:
-            if connection is not None:  # cancelled (timeout): the stream state is unknown
-                connection.close()
-            raise
-        if connection.broken or len(idle) >= IDLE_PER_ENDPOINT:
-            connection.close()
-        else:
-            idle.append(connection)
-        return answer
+            answer = await self._client.call(host, port, authority, CHECK_PATH, message)
+        except GrpcCallError as error:
+            raise AuthServiceError(f"authorization service: {error}") from None
+        return AuthAnswer(answer.status, answer.headers, answer.body, answer.trailers)
 
     def close(self) -> None:
-        for idle in self._idle.values():
-            for connection in idle:
-                connection.close()
-        self._idle.clear()
-
-
-async def _unary(connection: _H2Connection, authority: bytes, message: bytes) -> AuthAnswer:
-    conn = connection.h2
-    stream_id = conn.get_next_available_stream_id()
-    conn.send_headers(
-        stream_id,
-        [
-            (b":method", b"POST"),
-            (b":scheme", b"http"),
-            (b":path", CHECK_PATH),
-            (b":authority", authority),
-            (b"content-type", b"application/grpc"),
-            (b"te", b"trailers"),
-        ],
-    )
-    pending = b"\x00" + struct.pack(">I", len(message)) + message
-    headers: Fields = []
-    trailers: Fields = []
-    body = bytearray()
-    for _ in range(MAX_READS):
-        if pending:
-            window = min(conn.local_flow_control_window(stream_id), conn.max_outbound_frame_size)
-            if window > 0:
-                chunk, pending = pending[:window], pending[window:]
-                conn.send_data(stream_id, chunk, end_stream=not pending)
-        await connection.flush()
-        data = await connection.reader.read(65536)
-        if not data:
-            raise EOFError("connection closed before the answer")
-        for event in conn.receive_data(data):
-            if isinstance(event, h2.events.ResponseReceived) and event.stream_id == stream_id:
-                headers = list(event.headers)
-            elif isinstance(event, h2.events.DataReceived) and event.stream_id == stream_id:
-                body += event.data
-                conn.acknowledge_received_data(event.flow_controlled_length, stream_id)
-                if len(body) > MAX_RESPONSE_BYTES:
-                    raise EOFError("answer too large")
-            elif isinstance(event, h2.events.TrailersReceived) and event.stream_id == stream_id:
-                trailers = list(event.headers)
-            elif isinstance(event, h2.events.StreamReset) and event.stream_id == stream_id:
-                raise EOFError(f"stream reset ({event.error_code})")
-            elif isinstance(event, h2.events.ConnectionTerminated):
-                connection.broken = True
-                raise EOFError("connection terminated")
-            elif isinstance(event, h2.events.StreamEnded) and event.stream_id == stream_id:
-                await connection.flush()
-                return _grpc_answer(headers, bytes(body), trailers)
-    raise EOFError("no answer within the read bound")
-
-
-def _grpc_answer(headers: Fields, body: bytes, trailers: Fields) -> AuthAnswer:
-    status = next((int(v) for k, v in headers if k == b":status"), 0)
-    if status != 200:
-        raise EOFError(f"HTTP status {status} from a gRPC service")
-    if len(body) < 5:
-        # Trailers-only answers carry grpc-status in the headers and no message.
-        return AuthAnswer(200, headers, b"", trailers or headers)
-    (length,) = struct.unpack(">I", body[1:5])
-    return AuthAnswer(200, headers, body[5 : 5 + length], trailers)
+        self._client.close()
 
 
 def grpc_status(answer: AuthAnswer) -> int:

@@ -127,7 +127,7 @@ def verify(token: bytes, provider: JwtProvider, now: float) -> Failure | dict[st
         return MALFORMED
     signed = parts[0] + b"." + parts[1]
     kid = header.get("kid")
-    keys = [key for key_id, key in provider.keys if kid is None or key_id == kid]
+    keys = [key for key_id, key in provider.keys_for(kid) if kid is None or key_id == kid]
     if not any(_signature_valid(str(header.get("alg")), key, signed, signature) for key in keys):
         return BAD_SIGNATURE
     return _check_claims(claims, provider, now)

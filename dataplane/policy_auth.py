@@ -18,10 +18,8 @@ matches when any of its expressions is ``true``. An expression that fails at run
 missing header, a type error) is not ``true``; one that did not compile fails closed: a Deny
 rule holding it denies every request. Denials answer 403 before the request goes anywhere.
 
-Transformation runs after authorization: metadata first, then the request's header changes
-(remove, set, add) on the head that is forwarded; the response's header changes are computed
-now, from the request, and applied to whatever response the client gets. A header
-expression that fails or yields null writes nothing.
+Transformation runs after authorization (``dataplane.transformation``): the request's now,
+the response's once its head is known.
 """
 
 from __future__ import annotations
@@ -30,14 +28,11 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from cel import Activation, EvaluationError, Value
-from dataplane import jwt
-from dataplane.cel.facts import HeadFacts, PeerAddress
-from dataplane.config.header_mutation import HeaderOp, HeaderOps, apply_ops
+from cel import Activation
+from dataplane import jwt, transformation
 from dataplane.config.policy_auth import (
     API_KEY_AUTH_FILTER,
     AUTHORIZATION_FILTER,
@@ -45,11 +40,11 @@ from dataplane.config.policy_auth import (
     TRANSFORMATION_FILTER,
     ApiKeys,
     AuthorizationRule,
-    CelTransform,
     Expression,
     RouteAuth,
 )
 from dataplane.request import RequestHead
+from dataplane.transformation import Identity, ResponseTransform, activation, evaluate
 
 if TYPE_CHECKING:
     from dataplane.config.listener import HttpSettings
@@ -59,23 +54,6 @@ DENIED_BODY = b"RBAC: access denied"
 # Envoy's basic_auth answer.
 BASIC_DENIED_BODY = b"User authentication failed. Invalid username/password combination."
 API_KEY_DENIED_BODY = b"Client authentication failed."
-
-
-Identity = dict[str, Mapping[str, Value]]
-
-
-def activation(
-    exchange: Exchange, identity: Identity, metadata: Mapping[str, Value] | None = None
-) -> Activation:
-    peer = exchange.conn.peer.decode("latin-1")
-    return Activation(
-        HeadFacts(exchange.head, exchange.protocol_name),
-        source=PeerAddress(peer, 0),
-        metadata=metadata,
-        jwt=identity.get("jwt"),
-        basicAuth=identity.get("basicAuth"),
-        apiKey=identity.get("apiKey"),
-    )
 
 
 def run(exchange: Exchange, auth: RouteAuth, settings: HttpSettings) -> bool:
@@ -167,61 +145,8 @@ def _matches(expressions: tuple[Expression, ...], variables: Activation, broken:
     return False
 
 
-def evaluate(expression: Expression, variables: Activation, on_error: Value) -> Value:
-    if expression.program is None:
-        return on_error
-    try:
-        return expression.program.evaluate(variables)
-    except EvaluationError:
-        return on_error
-
-
 def transform(exchange: Exchange, auth: RouteAuth, identity: Identity) -> None:
     if auth.request is not None:
-        apply_ops(header_ops(auth.request, exchange, identity), exchange.head.headers)
+        transformation.transform_request(exchange, auth.request, identity)
     if auth.response is not None:
-        # Local replies and forwarded responses both apply these, like CORS headers.
-        exchange.cors_ops = exchange.cors_ops + header_ops(auth.response, exchange, identity)
-
-
-def header_ops(transform: CelTransform, exchange: Exchange, identity: Identity) -> HeaderOps:
-    metadata: dict[str, Value] = {}
-    if transform.metadata:
-        variables = activation(exchange, identity)
-        for key, expression in transform.metadata:
-            value = evaluate(expression, variables, None)
-            if value is not None:
-                metadata[key] = value
-    variables = activation(exchange, identity, metadata or None)
-    ops: list[tuple[HeaderOp, bytes, bytes]] = [(HeaderOp.REMOVE, n, b"") for n in transform.remove]
-    for kind, headers in (
-        (HeaderOp.OVERWRITE_OR_ADD, transform.set),
-        (HeaderOp.APPEND, transform.add),
-    ):
-        for header in headers:
-            value = header_value(evaluate(header.expression, variables, None))
-            if value is not None:
-                ops.append((kind, header.name, value))
-    return tuple(ops)
-
-
-def header_value(value: Value) -> bytes | None:
-    """A CEL value as a header value: strings as they are, others as JSON-ish text."""
-    if value is None:
-        return None
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, str):
-        text = value
-    elif isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, int | float):
-        text = str(value)
-    else:
-        try:
-            text = json.dumps(value, separators=(",", ":"), default=str)
-        except (TypeError, ValueError):
-            text = str(value)
-    encoded = text.encode("utf-8")
-    # A value with a line break would split the header: never written.
-    return None if b"\r" in encoded or b"\n" in encoded else encoded
+        exchange.response_transform = ResponseTransform(exchange, auth.response, identity)

@@ -72,6 +72,11 @@ def ext_auth_filter(cluster: str, settings_digest: str) -> str:
     return f"envoy.filters.http.ext_authz/{cluster}/{settings_digest}"
 
 
+def rate_limit_filter(cluster: str, settings_digest: str) -> str:
+    """One rate limit filter per distinct service settings (cluster, domain, failure mode)."""
+    return f"envoy.filters.http.ratelimit/{cluster}/{settings_digest}"
+
+
 def route_rule_cluster(kind: str, namespace: str, name: str, rule: int) -> str:
     """A cluster merging an HTTP rule's weighted backends, so that session persistence can
     pin any of their endpoints (a session token names an endpoint within one cluster)."""

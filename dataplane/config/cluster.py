@@ -67,6 +67,9 @@ class ClusterConfig:
     max_concurrent_streams: int = DEFAULT_MAX_STREAMS
     stream_window: int = DEFAULT_STREAM_WINDOW
     connection_window: int = DEFAULT_CONNECTION_WINDOW
+    # connection_keepalive (seconds): PING after this much silence, close unanswered after.
+    keepalive_interval: float | None = None
+    keepalive_timeout: float | None = None
     # TLS to the endpoints (transport_socket); its context is built once secrets are resolved.
     tls: UpstreamTls | None = None
     retry_budget: RetryBudgetConfig | None = None
@@ -78,6 +81,9 @@ class Http2Options:
     max_concurrent_streams: int = DEFAULT_MAX_STREAMS
     stream_window: int = DEFAULT_STREAM_WINDOW
     connection_window: int = DEFAULT_CONNECTION_WINDOW
+    # connection_keepalive (seconds): PING after this much silence, close unanswered after.
+    keepalive_interval: float | None = None
+    keepalive_timeout: float | None = None
 
 
 def http2_options(options: Any, defaults: Http2Options) -> Http2Options:
@@ -86,10 +92,16 @@ def http2_options(options: Any, defaults: Http2Options) -> Http2Options:
     def value(field: str, default: int) -> int:
         return int(getattr(options, field).value) if options.HasField(field) else default
 
+    keepalive = options.connection_keepalive if options.HasField("connection_keepalive") else None
     return Http2Options(
         max_concurrent_streams=value("max_concurrent_streams", defaults.max_concurrent_streams),
         stream_window=value("initial_stream_window_size", defaults.stream_window),
         connection_window=value("initial_connection_window_size", defaults.connection_window),
+        keepalive_interval=(
+            seconds(keepalive.interval) if keepalive and keepalive.HasField("interval") else None
+        ),
+        # Envoy's default: 20 s for a PING's answer.
+        keepalive_timeout=seconds(keepalive.timeout) if keepalive else None,
     )
 
 
@@ -155,6 +167,10 @@ def _upstream_http2(extensions: Any, where: str) -> Http2Options | None:
         check_fields(options, where=where)
         explicit = options.explicit_http_config
         if explicit.HasField("http2_protocol_options"):
+            if explicit.http2_protocol_options.HasField("connection_keepalive"):
+                raise UnsupportedField(
+                    "Http2ProtocolOptions.connection_keepalive (upstream)", where
+                )
             result = http2_options(explicit.http2_protocol_options, Http2Options())
         elif explicit.http_protocol_options.ListFields():
             raise UnsupportedField(

@@ -5,10 +5,16 @@ the TLS parameters of a DownstreamTlsContext (protocol versions, cipher suites).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
+from envoy.extensions.filters.listener.proxy_protocol.v3 import proxy_protocol_pb2
+
+from dataplane.config.support import check_fields
 from dataplane.config.values import seconds
 from dataplane.errors import UnsupportedValue
+
+PROXY_PROTOCOL_FILTER = "envoy.filters.listener.proxy_protocol"
 
 # Linux option numbers, as Envoy's SocketOption carries them: (level, name).
 SO_KEEPALIVE = (1, 9)
@@ -38,13 +44,22 @@ class TlsParams:
     cipher_suites: tuple[str, ...] = ()
 
 
+class ProxyMode(Enum):
+    """A PROXY protocol header is required, or read when present."""
+
+    REQUIRED = "required"
+    OPTIONAL = "optional"
+
+
 @dataclass(frozen=True, slots=True)
 class ListenerConnection:
-    """Keepalive on accepted connections and the TLS handshake deadline (None: the default;
-    Envoy sets it per chain as ``transport_socket_connect_timeout``, agw per listener)."""
+    """Keepalive on accepted connections, the TLS handshake deadline (None: the default;
+    Envoy sets it per chain as ``transport_socket_connect_timeout``, agw per listener) and
+    the PROXY protocol listener filter."""
 
     keepalive: Keepalive | None = None
     handshake_timeout: float | None = None
+    proxy_protocol: ProxyMode | None = None
 
 
 def listener_connection(listener: Any, where: str) -> ListenerConnection:
@@ -56,7 +71,27 @@ def listener_connection(listener: Any, where: str) -> ListenerConnection:
     return ListenerConnection(
         keepalive=compile_listener_keepalive(listener.socket_options, where),
         handshake_timeout=min(timeouts) if timeouts else None,
+        proxy_protocol=compile_proxy_protocol(listener.listener_filters, where),
     )
+
+
+def compile_proxy_protocol(listener_filters: Any, where: str) -> ProxyMode | None:
+    """The proxy_protocol listener filter's mode; it must come before any other filter, as
+    the header precedes everything else on the connection."""
+    for index, listener_filter in enumerate(listener_filters):
+        if listener_filter.name != PROXY_PROTOCOL_FILTER:
+            continue
+        if index != 0:
+            raise UnsupportedValue("Listener.listener_filters", "proxy_protocol not first", where)
+        config = proxy_protocol_pb2.ProxyProtocol()
+        if not listener_filter.typed_config.Unpack(config):
+            raise UnsupportedValue(
+                "ListenerFilter.typed_config", listener_filter.typed_config.type_url, where
+            )
+        check_fields(config, where=where)
+        optional = config.allow_requests_without_proxy_protocol
+        return ProxyMode.OPTIONAL if optional else ProxyMode.REQUIRED
+    return None
 
 
 NO_CONNECTION_SETTINGS = ListenerConnection()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
 from typing import Any
@@ -21,8 +21,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from envoy.extensions.filters.http.jwt_authn.v3 import config_pb2
 
 from dataplane.config.support import check_fields
-from dataplane.config.values import data_source_bytes
+from dataplane.config.values import data_source_bytes, seconds
 from dataplane.errors import InvalidConfig, UnsupportedField
+from dataplane.jwks import RemoteKeySet
 
 JWT_AUTHN_TYPE = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"
 PER_ROUTE_TYPE = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig"
@@ -44,6 +45,11 @@ class JwtProvider:
     params: tuple[bytes, ...] = ()
     cookies: tuple[str, ...] = ()
     clock_skew: int = DEFAULT_CLOCK_SKEW
+    # Live state of a remote key set (``keys`` is then empty).
+    remote: RemoteKeySet | None = field(default=None, compare=False)
+
+    def keys_for(self, kid: str | None) -> tuple[tuple[str, PublicKey], ...]:
+        return self.remote.current(kid) if self.remote is not None else self.keys
 
 
 class Allow(Enum):
@@ -95,15 +101,15 @@ def compile_jwt_per_route(packed: Any, path: str) -> str | None:
 
 def _provider(name: str, provider: Any) -> JwtProvider:
     check_fields(provider, "JwtProvider", f"provider {name!r}")
-    if not provider.HasField("local_jwks"):
-        raise UnsupportedField(f"JwtProvider[{name}] without local_jwks (remote_jwks)")
+    local = provider.HasField("local_jwks")
     if not provider.forward:
         raise UnsupportedField(f"JwtProvider[{name}].forward=false (removing the token)")
     return JwtProvider(
         name=name,
         issuer=provider.issuer,
         audiences=frozenset(provider.audiences),
-        keys=parse_jwks(data_source_bytes(provider.local_jwks)),
+        keys=parse_jwks(data_source_bytes(provider.local_jwks)) if local else (),
+        remote=_remote(name, provider) if not local else None,
         headers=tuple(
             (h.name.lower().encode("latin-1"), h.value_prefix.encode("latin-1"))
             for h in provider.from_headers
@@ -112,6 +118,16 @@ def _provider(name: str, provider: Any) -> JwtProvider:
         cookies=tuple(provider.from_cookies),
         clock_skew=provider.clock_skew_seconds or DEFAULT_CLOCK_SKEW,
     )
+
+
+def _remote(name: str, provider: Any) -> RemoteKeySet:
+    if not provider.HasField("remote_jwks"):
+        raise InvalidConfig(f"JwtProvider[{name}]: local_jwks or remote_jwks is required")
+    remote = provider.remote_jwks
+    if not remote.http_uri.cluster:
+        raise InvalidConfig(f"JwtProvider[{name}].remote_jwks.http_uri.cluster is required")
+    cache = seconds(remote.cache_duration) if remote.HasField("cache_duration") else 300.0
+    return RemoteKeySet(remote.http_uri.cluster, remote.http_uri.uri, cache, parse_jwks)
 
 
 def _requirement(

@@ -23,6 +23,7 @@ from dataplane.config.access_log import AccessLogShape, compile_access_log_shape
 from dataplane.config.cluster import Http2Options, http2_options
 from dataplane.config.connection import (
     NO_CONNECTION_SETTINGS,
+    PROXY_PROTOCOL_FILTER,
     ListenerConnection,
     TlsParams,
     compile_tls_params,
@@ -39,6 +40,11 @@ from dataplane.config.l4 import (
     compile_udp_proxy,
 )
 from dataplane.config.policy_auth import check_auth_filter, is_auth_filter
+from dataplane.config.ratelimit_global import (
+    RateLimitFilter,
+    compile_rate_limit_filter,
+    is_rate_limit_filter,
+)
 from dataplane.config.route import CORS_FILTER, locate, websocket_setting
 from dataplane.config.session import STATEFUL_SESSION_FILTER, check_session_filter
 from dataplane.config.support import check_fields
@@ -109,6 +115,8 @@ class HttpSettings:
     # agw's own authorization/transformation filters in the chain (dataplane.policy_auth).
     auth_filters: frozenset[str] = frozenset()
     jwt_authn: JwtAuthnConfig | None = None
+    # ratelimit filters (global rate limits) in chain order.
+    rate_limits: tuple[RateLimitFilter, ...] = ()
 
     @property
     def rewrites_request_head(self) -> bool:
@@ -179,7 +187,7 @@ class ListenerConfig:
     @property
     def carries_streams(self) -> bool:
         """Connections are accepted by the stream acceptor (peek, then pick a chain)."""
-        return bool(self.tcp_chains)
+        return bool(self.tcp_chains) or self.connection.proxy_protocol is not None
 
 
 def compile_listener(listener: Any) -> tuple[ListenerConfig, dict[str, Any]]:
@@ -194,6 +202,8 @@ def compile_listener(listener: Any) -> tuple[ListenerConfig, dict[str, Any]]:
     inline_routes: dict[str, Any] = {}
     try:
         for listener_filter in listener.listener_filters:
+            if listener_filter.name == PROXY_PROTOCOL_FILTER:
+                continue  # dataplane.config.connection reads it
             _unpack(
                 listener_filter.typed_config, tls_inspector_pb2.TlsInspector(), "ListenerFilter"
             )
@@ -216,7 +226,7 @@ def compile_listener(listener: Any) -> tuple[ListenerConfig, dict[str, Any]]:
             else 1 << 20
         ),
         tcp_chains=tuple(c for c in chains if isinstance(c, TcpChainConfig)),
-        inspects_tls=bool(listener.listener_filters),
+        inspects_tls=any(f.name != PROXY_PROTOCOL_FILTER for f in listener.listener_filters),
         inspection_timeout=(
             seconds(listener.listener_filters_timeout)
             if listener.HasField("listener_filters_timeout")
@@ -390,6 +400,9 @@ def _http_settings(manager: Any, inline_routes: dict[str, Any]) -> HttpSettings:
         auth_filters=frozenset(
             check_auth_filter(f) for f in manager.http_filters if is_auth_filter(f)
         ),
+        rate_limits=tuple(
+            compile_rate_limit_filter(f) for f in manager.http_filters if is_rate_limit_filter(f)
+        ),
     )
 
 
@@ -407,6 +420,8 @@ def _check_http_filters(filters: Any) -> bool:
             continue
         if is_ext_authz(http_filter):
             continue  # compiled by compile_ext_authz
+        if is_rate_limit_filter(http_filter):
+            continue  # compiled by compile_rate_limit_filter
         if http_filter.name in TRAFFIC_FILTERS:
             check_traffic_filter(http_filter)
             continue  # routes bring their settings

@@ -86,6 +86,7 @@ class CelTransform:
     add: tuple[HeaderExpression, ...] = ()
     remove: tuple[bytes, ...] = ()
     metadata: tuple[tuple[str, Expression], ...] = ()
+    body: Expression | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +225,7 @@ def _transform(transform: Any) -> CelTransform:
         metadata=tuple(
             (key, _expression(source)) for key, source in sorted(transform.metadata.items())
         ),
+        body=_expression(transform.body) if transform.body else None,
     )
 
 

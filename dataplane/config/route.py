@@ -17,6 +17,7 @@ from dataplane.config.matcher import (
     compile_regex,
 )
 from dataplane.config.policy_auth import compile_route_auth, is_auth_per_route
+from dataplane.config.ratelimit_global import compile_route_rate_limits, is_rate_limit_per_route
 from dataplane.config.route_table import (
     ClusterTarget,
     DirectResponse,
@@ -173,6 +174,7 @@ def _compile_route(
             session=session,
             auth=compile_route_auth(per_filter, path_name),
             traffic=compile_route_traffic(per_filter, path_name),
+            global_rate_limits=compile_route_rate_limits(per_filter, path_name),
         )
     except ConfigRejected as exc:
         raise locate(exc, where) from None
@@ -274,6 +276,8 @@ def _fault(per_filter: Any, path: str, skip: str = "") -> FaultAbort | None:
         if name in TRAFFIC_FILTERS:  # compiled by compile_route_traffic
             continue
         if name in (skip, STATEFUL_SESSION_FILTER) or is_ext_authz_per_route(config):
+            continue
+        if is_rate_limit_per_route(config):  # compiled by compile_route_rate_limits
             continue
         if is_auth_per_route(config):
             continue

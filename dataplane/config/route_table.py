@@ -17,6 +17,7 @@ from dataplane.config.cors import CorsPolicy
 from dataplane.config.header_mutation import NO_OPS, HeaderOps
 from dataplane.config.matcher import PathKind, PathMatcher, RequestPredicate
 from dataplane.config.policy_auth import RouteAuth
+from dataplane.config.ratelimit_global import Descriptor
 from dataplane.config.session import SessionConfig
 from dataplane.config.traffic import RouteTraffic
 from dataplane.errors import InvalidConfig
@@ -154,6 +155,8 @@ class RouteEntry:
     traffic: RouteTraffic | None = None
     # agw's CEL authorization and transformation (dataplane.policy_auth).
     auth: RouteAuth | None = None
+    # Global rate limits: (ratelimit filter name, descriptors) the route turns on.
+    global_rate_limits: tuple[tuple[str, tuple[Descriptor, ...]], ...] = ()
 
     def rewrite_path(self, path: bytes, prefix_rewrite: bytes) -> bytes:
         """Replace the matched prefix (or the whole exact path) with ``prefix_rewrite``."""

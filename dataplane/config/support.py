@@ -90,6 +90,52 @@ EXT_AUTHZ_SUPPORT = (
     MessageSupport(_AUTHZ + "CheckSettings", (), "empty: turns the filter on for the route"),
 )
 
+_RL = "envoy.extensions.filters.http.ratelimit.v3."
+_ACTION = _R + "RateLimit.Action."
+GLOBAL_RATE_LIMIT_SUPPORT = (
+    MessageSupport(
+        _RL + "RateLimit",
+        (
+            _f("domain"),
+            _f("timeout", "default 20ms"),
+            _f("failure_mode_deny", "500 when the service cannot answer"),
+            _f("rate_limit_service"),
+        ),
+        "disabled on the connection manager; routes turn it on with RateLimitPerRoute",
+    ),
+    MessageSupport(
+        "envoy.config.ratelimit.v3.RateLimitServiceConfig",
+        (
+            _f("grpc_service", "envoy_grpc: ShouldRateLimit over cleartext HTTP/2"),
+            _f("transport_api_version", values=("V3",)),
+        ),
+    ),
+    MessageSupport(_RL + "RateLimitPerRoute", (_f("rate_limits"),)),
+    MessageSupport(_R + "RateLimit", (_f("actions"),), "one descriptor per RateLimit"),
+    MessageSupport(
+        _R + "RateLimit.Action",
+        (
+            _f("request_headers"),
+            _f("remote_address"),
+            _f("generic_key"),
+            _f("header_value_match"),
+            _f("extension", "agw.filters.v1alpha1.CelDescriptorEntry: a CEL entry"),
+        ),
+    ),
+    MessageSupport(_ACTION + "RequestHeaders", (_f("header_name"), _f("descriptor_key"))),
+    MessageSupport(_ACTION + "RemoteAddress", ()),
+    MessageSupport(_ACTION + "GenericKey", (_f("descriptor_key"), _f("descriptor_value"))),
+    MessageSupport(
+        _ACTION + "HeaderValueMatch",
+        (
+            _f("descriptor_key"),
+            _f("descriptor_value"),
+            _f("expect_match", "true only"),
+            _f("headers"),
+        ),
+    ),
+)
+
 _SESSION = "envoy.extensions.filters.http.stateful_session.v3."
 _SESSION_STATE = "envoy.extensions.http.stateful_session."
 SESSION_SUPPORT = (
@@ -166,10 +212,17 @@ AUTH_POLICY_SUPPORT = (
             _f("from_params"),
             _f("from_cookies"),
             _f("clock_skew_seconds"),
+            _f("payload_in_metadata", "informational: the proxy gives claims to CEL as jwt"),
+            _f("remote_jwks", "fetched over HTTP/1.1 in the background; fails closed meanwhile"),
         ),
         "RS256/384/512, ES256/384, EdDSA; iss, exp, nbf, aud checked",
     ),
     MessageSupport(_JWT + "JwtHeader", (_f("name"), _f("value_prefix"))),
+    MessageSupport(
+        _JWT + "RemoteJwks",
+        (_f("http_uri", "cluster, and uri's host and path"), _f("cache_duration", "default 5m")),
+        "refetched at most once a second when a token names an unknown kid",
+    ),
     MessageSupport(
         _JWT + "JwtRequirement",
         (
@@ -193,6 +246,7 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
             _f("filter_chains"),
             _f(
                 "listener_filters",
+                "envoy.filters.listener.proxy_protocol (first; v1 and v2), "
                 "envoy.filters.listener.tls_inspector (TCP); "
                 "envoy.filters.udp_listener.udp_proxy (UDP, exactly one)",
             ),
@@ -354,9 +408,11 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
             _f("max_concurrent_streams", "default 256 downstream, 1024 per upstream connection"),
             _f("initial_stream_window_size", "default 256 KiB"),
             _f("initial_connection_window_size", "default 1 MiB"),
+            _f("connection_keepalive", "client connections only (PING when idle)"),
         ),
         "on connection managers (downstream) and in a cluster's HttpProtocolOptions (upstream)",
     ),
+    MessageSupport(_C + "KeepaliveSettings", (_f("interval"), _f("timeout"))),
     MessageSupport(
         "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
         (_f("explicit_http_config", "http2_protocol_options: h2c (prior knowledge)"),),
@@ -419,6 +475,11 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
     ),
     MessageSupport("envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector", ()),
     MessageSupport(
+        "envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol",
+        (_f("allow_requests_without_proxy_protocol"),),
+        "PROXY protocol v1 and v2 before TLS; the header's source is the client address",
+    ),
+    MessageSupport(
         "envoy.extensions.filters.http.fault.v3.HTTPFault",
         (_f("abort"),),
         "per-route or per-ClusterWeight typed_per_filter_config",
@@ -428,6 +489,7 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
         (_f("http_status"), _f("percentage")),
     ),
     *EXT_AUTHZ_SUPPORT,
+    *GLOBAL_RATE_LIMIT_SUPPORT,
     *TRAFFIC_POLICY_SUPPORT,
     *AUTH_POLICY_SUPPORT,
     MessageSupport(

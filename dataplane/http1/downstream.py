@@ -20,6 +20,7 @@ from dataplane.config.listener import HttpSettings
 from dataplane.http1.exchange import Exchange
 from dataplane.http1.local_reply import encode_local_reply
 from dataplane.http1.request_line import SPECIAL_HEADERS, RequestRejected, interpret_head
+from dataplane.proxy_protocol import downstream_peer
 from dataplane.stats import ProxyStats
 from dataplane.write_batch import BatchedWriter, WriteBatch
 
@@ -121,8 +122,7 @@ class DownstreamConnection(asyncio.Protocol, BatchedWriter):
         # uvloop's transports implement the interface without subclassing asyncio.Transport.
         self.transport = cast(asyncio.Transport, transport)
         self.transport.set_write_buffer_limits(high=self.buffer_limit)
-        peer = transport.get_extra_info("peername")
-        self.peer = str(peer[0]).encode() if peer else b""
+        self.peer = downstream_peer(transport)
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None:
             self.server_name = getattr(ssl_object, "agw_server_name", None)

@@ -16,7 +16,7 @@ import dataclasses
 import time
 from typing import TYPE_CHECKING, cast
 
-from dataplane import cors, extauth, policy_auth, traffic
+from dataplane import cors, extauth, policy_auth, traffic, transformation
 from dataplane.config.header_mutation import HeaderOps
 from dataplane.config.route_table import (
     ForwardAction,
@@ -90,7 +90,8 @@ class Exchange(ExchangeState):
                 return
         if route.auth is not None and policy_auth.run(self, route.auth, chain.settings):
             return
-        if chain.settings.ext_authz and extauth.intercept(self, route, chain):
+        held = chain.settings.ext_authz or route.global_rate_limits
+        if held and extauth.intercept(self, route, chain):
             return  # ``dispatch`` runs once the authorization services allow the request
         self.dispatch(route, chain)
 
@@ -250,7 +251,7 @@ class Exchange(ExchangeState):
     # Request body from the client
 
     def on_body(self, data: bytes) -> None:
-        if self.discarding:
+        if self.discarding or self.body_replaced:
             return
         if self.auth is not None and self.auth.holding:
             self.auth.hold(data)
@@ -400,6 +401,8 @@ class Exchange(ExchangeState):
             return
         recovery.drop_upstream(self)
         recovery.cancel_timers(self)
+        if self.response_transform is not None:
+            body, ops = transformation.local_reply_changes(self, status, body, extra, ops)
         self._write_local_reply(status, body, extra, ops, close)
 
     def _write_local_reply(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from dataplane import transformation
 from dataplane.config.header_mutation import HeaderOps, apply_ops
 from dataplane.config.listener import ServerHeader
 from dataplane.http1 import local_reply as replies
@@ -38,6 +39,11 @@ class Http1Exchange(Exchange):
         if self.backend.response_ops:
             headers = list(headers)
             apply_ops(self.backend.response_ops, headers)
+        if self.response_transform is not None:
+            transformed = transformation.response_headers(self, status, headers)
+            if transformed is None:
+                return  # answered with the transformation's body
+            headers = transformed
         parts = [_STATUS_LINES.get(status) or status_line(status)]
         parts += [name + b": " + value + CRLF for name, value in headers]
         server_mode = chain.settings.server_header

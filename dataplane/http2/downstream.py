@@ -14,9 +14,11 @@ from dataplane.clock import Clock
 from dataplane.config.listener import HttpSettings
 from dataplane.http2.codec import CodecSettings, Http2Codec
 from dataplane.http2.frames import ErrorCode
+from dataplane.http2.keepalive import KeepaliveAction, PingKeepalive, new_keepalive, ping_frame
 from dataplane.http2.output import DeferredOutput
 from dataplane.http2.request import interpret_request
 from dataplane.http2.stream import Field, StreamState
+from dataplane.proxy_protocol import downstream_peer
 from dataplane.stats import ProxyStats
 from dataplane.write_batch import WriteBatch
 
@@ -104,6 +106,7 @@ class Http2Connection(asyncio.Protocol, DeferredOutput):
         "closing",
         "codec",
         "draining",
+        "keepalive",
         "last_active",
         "loop",
         "out",
@@ -142,14 +145,14 @@ class Http2Connection(asyncio.Protocol, DeferredOutput):
         self.draining = False
         self.write_paused = False
         self.last_active = clock.now
+        self.keepalive: PingKeepalive | None = None
 
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         self.transport.set_write_buffer_limits(high=self.buffer_limit)
-        peer = transport.get_extra_info("peername")
-        self.peer = str(peer[0]).encode() if peer else b""
+        self.peer = downstream_peer(transport)
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None:
             self.server_name = getattr(ssl_object, "agw_server_name", None)
@@ -161,6 +164,7 @@ class Http2Connection(asyncio.Protocol, DeferredOutput):
             self.close()
             return
         self.settings = chain.settings
+        self.keepalive = new_keepalive(chain.settings.http2)
         self.codec.start()
 
     def data_received(self, data: bytes) -> None:
@@ -290,6 +294,8 @@ class Http2Connection(asyncio.Protocol, DeferredOutput):
         settings = self.settings
         if settings is None or self.closing:
             return
+        if self.keepalive is not None and not self._keepalive(self.keepalive, now):
+            return
         if not self.codec.active:
             if now - self.last_active > settings.idle_timeout:
                 self.drain()
@@ -305,6 +311,16 @@ class Http2Connection(asyncio.Protocol, DeferredOutput):
                 settings.stream_idle_timeout
             ):
                 exchange.on_stream_idle()
+
+    def _keepalive(self, keepalive: PingKeepalive, now: float) -> bool:
+        """False when the connection was closed for an unanswered PING."""
+        action = keepalive.check(now, self.last_active)
+        if action is KeepaliveAction.PING:
+            self.write(ping_frame())
+        elif action is KeepaliveAction.CLOSE:
+            self.abort()
+            return False
+        return True
 
     def drain(self) -> None:
         """GOAWAY: streams already open finish, then the connection closes."""

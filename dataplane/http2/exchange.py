@@ -11,6 +11,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
+from dataplane import transformation
 from dataplane.config.header_mutation import HeaderOps, apply_ops
 from dataplane.config.listener import ServerHeader
 from dataplane.http1 import local_reply as replies
@@ -61,6 +62,11 @@ class Http2Exchange(Exchange):
         if self.backend.response_ops:
             headers = list(headers)
             apply_ops(self.backend.response_ops, headers)
+        if self.response_transform is not None:
+            transformed = transformation.response_headers(self, status, headers)
+            if transformed is None:
+                return  # answered with the transformation's body
+            headers = transformed
         fields += headers
         server_mode = chain.settings.server_header
         if server_mode is ServerHeader.OVERWRITE or response.server is None:

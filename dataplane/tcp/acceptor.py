@@ -6,6 +6,9 @@ it untouched, a terminating chain (HTTPS or tcp_proxy) hands the socket to the T
 that are not TLS select by no name (only a chain without server names matches). A client that
 sends no complete ClientHello within ``inspection_timeout`` is disconnected.
 
+On a listener that expects the PROXY protocol, its header is read first
+(``dataplane.tcp.proxy_header``), then the ClientHello is inspected as usual.
+
 Readiness is level-triggered here: while a partial ClientHello sits unread the socket stays
 readable, so the inspection looks again after a short, growing delay instead of spinning.
 """
@@ -19,8 +22,10 @@ from collections.abc import Callable
 from typing import Protocol
 
 from dataplane.clock import Clock
+from dataplane.config.connection import ProxyMode
 from dataplane.config.listener import ListenerConfig
 from dataplane.sni import MAX_CLIENT_HELLO, ClientHello, Verdict, inspect_client_hello
+from dataplane.tcp.proxy_header import ProxyHeaderRead
 
 LISTEN_BACKLOG = 1024
 _FIRST_RETRY = 0.001
@@ -46,7 +51,7 @@ class StreamAcceptor:
         self.loop = owner.loop
         self.sock = sock
         self.closed = False
-        self.inspections: set[_Inspection] = set()
+        self.inspections: set[_Inspection | ProxyHeaderRead] = set()
         self.handovers: set[asyncio.Task[None]] = set()
         self.task: asyncio.Task[None] | None = None
 
@@ -63,12 +68,22 @@ class StreamAcceptor:
                 await asyncio.sleep(_ACCEPT_BACKOFF)
                 continue
             connection.setblocking(False)
-            if self.owner.config.inspects_tls:
-                inspection = _Inspection(self, connection)
-                self.inspections.add(inspection)
-                inspection.arm()
+            mode = self.owner.config.connection.proxy_protocol
+            if mode is not None:
+                optional = mode is ProxyMode.OPTIONAL
+                reading = ProxyHeaderRead(self, connection, optional, self.inspect)
+                self.inspections.add(reading)
+                reading.arm()
             else:
-                self.dispatch(connection, None)
+                self.inspect(connection)
+
+    def inspect(self, connection: socket.socket) -> None:
+        if self.owner.config.inspects_tls:
+            inspection = _Inspection(self, connection)
+            self.inspections.add(inspection)
+            inspection.arm()
+        else:
+            self.dispatch(connection, None)
 
     def dispatch(self, connection: socket.socket, server_name: str | None) -> None:
         target = self.owner.stream_target(server_name)

@@ -18,12 +18,17 @@ JWT_AUTHN_FILTER = "envoy.filters.http.jwt_authn"
 BASIC_AUTH_FILTER = "envoy.filters.http.basic_auth"
 API_KEY_AUTH_FILTER = "envoy.filters.http.api_key_auth"
 AUTHORIZATION_FILTER = "agw.filters.http.authorization"
+# Envoy's RBAC filter twice, for Gateways Envoy serves: Deny rules, then Require and Allow rules.
+RBAC_DENY_FILTER = "envoy.filters.http.rbac/deny"
+RBAC_ALLOW_FILTER = "envoy.filters.http.rbac/allow"
 TRANSFORMATION_FILTER = "agw.filters.http.transformation"
 AUTH_FILTERS = (
     JWT_AUTHN_FILTER,
     BASIC_AUTH_FILTER,
     API_KEY_AUTH_FILTER,
     AUTHORIZATION_FILTER,
+    RBAC_DENY_FILTER,
+    RBAC_ALLOW_FILTER,
     TRANSFORMATION_FILTER,
 )
 # Filters only the agw proxy has.
@@ -44,6 +49,16 @@ class BasicAuth:
 
 
 @dataclass(frozen=True, slots=True)
+class RemoteJwks:
+    """A key set fetched over HTTP from ``cluster`` at ``uri`` (its host names the Service),
+    used for ``cache_duration_seconds`` before it is fetched again."""
+
+    cluster: str
+    uri: str
+    cache_duration_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class JwtProvider:
     """One accepted issuer. No token location means the Authorization bearer header (and the
     ``access_token`` query parameter), as Envoy reads by default."""
@@ -52,12 +67,13 @@ class JwtProvider:
     issuer: str
     # Accepted aud claims; any when empty.
     audiences: tuple[str, ...]
-    # The JSON Web Key Set, inline.
+    # The JSON Web Key Set, inline; empty when ``remote`` is set.
     jwks: str
     # (header, value prefix)
     headers: tuple[tuple[str, str], ...] = ()
     params: tuple[str, ...] = ()
     cookies: tuple[str, ...] = ()
+    remote: RemoteJwks | None = None
 
 
 class JwtMode(StrEnum):
@@ -102,11 +118,14 @@ class CelTransform:
     remove: tuple[str, ...] = ()
     # name -> CEL, sorted by name; visible to the header expressions as ``metadata.<name>``.
     metadata: tuple[tuple[str, str], ...] = ()
+    # CEL whose value replaces the body; None leaves the body alone.
+    body: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class CelTransformation:
-    """Response expressions are evaluated with the request's variables, when it is routed."""
+    """Response expressions also see ``response`` (status and headers), evaluated when the
+    response head is known."""
 
     request: CelTransform | None = None
     response: CelTransform | None = None
@@ -120,6 +139,9 @@ class RouteAuth:
     jwt: JwtAuthn | None = None
     basic_auth: BasicAuth | None = None
     api_key_auth: ApiKeyAuth | None = None
+    # The rules Envoy's RBAC filter enforces, on Gateways Envoy serves (``authorization`` is
+    # then empty): those whose every expression converts to Envoy's CEL.
+    envoy_authorization: tuple[AuthorizationRule, ...] = ()
 
     def filters(self) -> tuple[str, ...]:
         """The HTTP filters this route configures, in ``AUTH_FILTERS`` order."""
@@ -128,6 +150,8 @@ class RouteAuth:
             BASIC_AUTH_FILTER: self.basic_auth is not None,
             API_KEY_AUTH_FILTER: self.api_key_auth is not None,
             AUTHORIZATION_FILTER: bool(self.authorization),
+            RBAC_DENY_FILTER: any(r.action == "Deny" for r in self.envoy_authorization),
+            RBAC_ALLOW_FILTER: any(r.action != "Deny" for r in self.envoy_authorization),
             TRANSFORMATION_FILTER: self.transformation is not None,
         }
         return tuple(name for name in AUTH_FILTERS if used[name])

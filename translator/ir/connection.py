@@ -41,6 +41,9 @@ class DownstreamHttp:
     idle_timeout_seconds: float | None = None
     http2_stream_window: int | None = None
     http2_connection_window: int | None = None
+    # HTTP/2 PING keepalive: after this much silence, and how long its answer may take.
+    http2_keepalive_interval_seconds: float | None = None
+    http2_keepalive_timeout_seconds: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,3 +70,5 @@ class FrontendConnection:
     http: DownstreamHttp | None = None
     keepalive: TcpKeepalive | None = None
     access_log: AccessLogPolicy | None = None
+    # A PROXY protocol header: None not expected, True required, False read when present.
+    proxy_protocol_required: bool | None = None

@@ -8,6 +8,7 @@ from enum import StrEnum
 from translator.ir.auth import JwtAuthn
 from translator.ir.connection import FrontendConnection
 from translator.ir.policy import FrontendPolicy
+from translator.ir.ratelimit import RateLimitService
 from translator.ir.route import ExtAuth
 from translator.ir.session import SessionKind
 
@@ -63,6 +64,9 @@ class HttpFilterChain:
     # The distinct JWT requirements of this chain's routes, sorted by name: the jwt_authn
     # filter holds them all, each route names its own.
     jwt_authns: tuple[JwtAuthn, ...] = ()
+    # The distinct rate limit services this chain's routes ask, sorted by name: one filter
+    # each, off except on the routes that use it.
+    rate_limit_services: tuple[RateLimitService, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

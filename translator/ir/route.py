@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from translator.ir.auth import RouteAuth
 from translator.ir.policy import BackendPolicy, TrafficPolicy
+from translator.ir.ratelimit import GlobalRateLimit
 from translator.ir.session import SessionPersistence
 from translator.ir.traffic import CsrfPolicy, LocalRateLimit
 
@@ -187,6 +188,9 @@ class ExtAuth:
     allowed_response_headers: tuple[str, ...] = ()
     max_body_bytes: int | None = None
     timeout_seconds: float = 10.0
+    # Let requests through when the service cannot be reached or errs (AgentgatewayPolicy
+    # failureMode FailOpen); GEP-1494's filter always fails closed.
+    failure_mode_allow: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +214,8 @@ class Route:
     buffer_max_bytes: int | None = None
     # Authentication, CEL authorization and transformation (translator.gatewayapi.policy.auth).
     auth: RouteAuth | None = None
+    # A rate limit service's verdict (translator.gatewayapi.policy.ratelimit_global).
+    global_rate_limit: GlobalRateLimit | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ to a gRPC service (``allowed_headers`` is filter-wide), so one filter per settin
 way to honour every combination exactly; routes sharing settings share the filter.
 
 Failure: fail closed (``failure_mode_allow`` false), as GEP-1494 requires of an auth filter
+(an AgentgatewayPolicy extAuth may say FailOpen instead)
 and as Envoy Gateway configures by default; an unreachable or erroring auth service answers
 403, Envoy's ``status_on_error`` default, set explicitly so both data planes agree on it.
 
@@ -36,7 +37,7 @@ def build_ext_authz_filter(ext_auth: ExtAuth) -> Message:
     """The HCM filter for one settings, off unless a route turns it on."""
     config = ext_authz_pb2.ExtAuthz(
         transport_api_version=config_source_pb2.V3,
-        failure_mode_allow=False,
+        failure_mode_allow=ext_auth.failure_mode_allow,
         status_on_error=http_status_pb2.HttpStatus(code=STATUS_ON_ERROR),
     )
     if ext_auth.protocol is ExtAuthProtocol.GRPC:

@@ -35,6 +35,7 @@ from translator.ir.auth import (
 )
 from translator.xds.extensions import pack
 from translator.xds.jwt_authn import build_jwt_authn_filter, build_jwt_per_route
+from translator.xds.rbac import RBAC_FILTERS, add_rbac_per_route, build_rbac_filter
 
 _ACTIONS = {
     "Allow": authorization_pb2.AuthorizationRule.ALLOW,
@@ -57,7 +58,9 @@ def build_auth_filters(chain: HttpFilterChain) -> list[Message]:
     names = chain.auth_filters
     jwt = [build_jwt_authn_filter(chain.jwt_authns)] if JWT_AUTHN_FILTER in names else []
     return jwt + [
-        hcm_pb2.HttpFilter(
+        build_rbac_filter(name)
+        if name in RBAC_FILTERS
+        else hcm_pb2.HttpFilter(
             name=name,
             typed_config=pack(_FILTER_CONFIGS[name]()),
             # Envoy's filters would apply to every route: routes turn them on.
@@ -82,6 +85,8 @@ def add_auth_per_route(built: Any, route: Route) -> None:
         per_filter[API_KEY_AUTH_FILTER].CopyFrom(pack(build_api_key_auth(auth.api_key_auth)))
     if auth.authorization:
         per_filter[AUTHORIZATION_FILTER].CopyFrom(pack(build_authorization(auth)))
+    if auth.envoy_authorization:
+        add_rbac_per_route(per_filter, auth)
     if auth.transformation is not None:
         per_filter[TRANSFORMATION_FILTER].CopyFrom(pack(build_transformation(auth)))
 
@@ -125,6 +130,7 @@ def _transform(transform: CelTransform) -> Message:
         set=[_header(h) for h in transform.set],
         add=[_header(h) for h in transform.add],
         remove=list(transform.remove),
+        body=transform.body or "",
     )
     built.metadata.update(dict(transform.metadata))
     return built

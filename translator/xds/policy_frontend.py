@@ -1,7 +1,8 @@
 """A Gateway's AgentgatewayPolicy frontend settings (``ir.Listener.connection``) applied to
 its built Envoy listener, with Envoy's standard fields: ``tls_params``, ALPN and
 ``transport_socket_connect_timeout`` on TLS chains; connection-manager limits and access logs
-on HTTP chains; TCP keepalive as listening-socket options (accepted sockets inherit them)."""
+on HTTP chains; TCP keepalive as listening-socket options (accepted sockets inherit them); the
+PROXY protocol as the first listener filter."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import math
 from typing import Any
 
 from envoy.config.core.v3 import socket_option_pb2
+from envoy.config.listener.v3 import listener_components_pb2
+from envoy.extensions.filters.listener.proxy_protocol.v3 import proxy_protocol_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
@@ -21,9 +24,10 @@ from translator.ir.connection import (
     TcpKeepalive,
 )
 from translator.xds.access_log import build_access_log
-from translator.xds.extensions import HTTP_CONNECTION_MANAGER
+from translator.xds.extensions import HTTP_CONNECTION_MANAGER, pack
 from translator.xds.policy_backend import duration, whole_seconds
 
+PROXY_PROTOCOL = "envoy.filters.listener.proxy_protocol"
 _TLS_VERSIONS = {
     "1.2": common_pb2.TlsParameters.TLSv1_2,
     "1.3": common_pb2.TlsParameters.TLSv1_3,
@@ -32,6 +36,7 @@ _TLS_VERSIONS = {
 _MIN_WINDOW = 65535
 _MAX_WINDOW = 2147483647
 _MAX_HEADERS_KB = 8192
+_KEEPALIVE_TIMEOUT = 20.0
 # Linux socket option numbers (both data planes run on Linux): SOL_SOCKET/SO_KEEPALIVE and
 # IPPROTO_TCP/TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT.
 _SOL_SOCKET, _SO_KEEPALIVE = 1, 9
@@ -42,6 +47,8 @@ def apply_frontend_connection(built: Any, connection: FrontendConnection) -> Non
     """Set ``built`` (an Envoy Listener with TCP filter chains) from ``connection``."""
     if connection.keepalive is not None:
         built.socket_options.extend(_keepalive_options(connection.keepalive))
+    if connection.proxy_protocol_required is not None:
+        _add_proxy_protocol(built, connection.proxy_protocol_required)
     http = connection.http
     if http is not None and http.max_buffer_bytes is not None:
         built.per_connection_buffer_limit_bytes.value = http.max_buffer_bytes
@@ -59,6 +66,14 @@ def apply_frontend_connection(built: Any, connection: FrontendConnection) -> Non
                 if connection.access_log is not None:
                     manager.access_log.append(build_access_log(connection.access_log))
                 network_filter.typed_config.Pack(manager)
+
+
+def _add_proxy_protocol(built: Any, required: bool) -> None:
+    # The header precedes everything, the ClientHello the tls_inspector reads included.
+    config = proxy_protocol_pb2.ProxyProtocol(allow_requests_without_proxy_protocol=not required)
+    built.listener_filters.insert(
+        0, listener_components_pb2.ListenerFilter(name=PROXY_PROTOCOL, typed_config=pack(config))
+    )
 
 
 def _apply_tls(chain: Any, params: DownstreamTlsParams) -> None:
@@ -92,6 +107,14 @@ def _apply_http(manager: Any, http: DownstreamHttp) -> None:
         http2.initial_stream_window_size.value = _window(http.http2_stream_window)
     if http.http2_connection_window is not None:
         http2.initial_connection_window_size.value = _window(http.http2_connection_window)
+    interval = http.http2_keepalive_interval_seconds
+    if interval is not None:
+        http2.connection_keepalive.interval.CopyFrom(duration(interval))
+        # Envoy requires a timeout with an interval: 20s when unset, as agw's proxy.
+        timeout = http.http2_keepalive_timeout_seconds
+        http2.connection_keepalive.timeout.CopyFrom(
+            duration(timeout if timeout is not None else _KEEPALIVE_TIMEOUT)
+        )
 
 
 def _window(size: int) -> int:

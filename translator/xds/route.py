@@ -39,6 +39,7 @@ from translator.xds.forward import INVALID_BACKEND_STATUS, build_route_action, h
 from translator.xds.header_mutation import apply_response_mutation, header_options
 from translator.xds.metadata import origin_metadata
 from translator.xds.policy_auth import add_auth_per_route
+from translator.xds.policy_ratelimit import build_rate_limit_per_route
 from translator.xds.policy_traffic import add_traffic_per_route
 from translator.xds.redirect import build_redirect
 from translator.xds.session import build_session_per_route
@@ -240,6 +241,10 @@ def build_route(
         )
     add_traffic_per_route(built, route)
     add_auth_per_route(built, route)
+    if route.global_rate_limit is not None:
+        limit = route.global_rate_limit
+        per_route = build_rate_limit_per_route(limit)
+        built.typed_per_filter_config[limit.service.name].CopyFrom(per_route)
     return built
 
 

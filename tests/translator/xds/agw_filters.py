@@ -1,5 +1,6 @@
 """Strip agw's own HTTP filters (typed configs from proto/) from a gateway's xDS, so Envoy can
-validate everything else of a case the agw proxy serves; Envoy has no factory for them."""
+validate everything else of a case the agw proxy serves; Envoy has no factory for them (nor
+for the CEL rate limit descriptors, which are dropped too)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import dataclasses
 from types import MappingProxyType
 from typing import Any
 
+from envoy.extensions.filters.http.ratelimit.v3 import rate_limit_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
@@ -48,7 +50,24 @@ def _routes(config: Any) -> Any:
                 n for n, c in route.typed_per_filter_config.items() if _is_agw(c.type_url)
             ]:
                 del route.typed_per_filter_config[name]
+            for packed in route.typed_per_filter_config.values():
+                _drop_cel_descriptors(packed)
     return copy
+
+
+def _drop_cel_descriptors(packed: Any) -> None:
+    """Rate limit descriptors computed by CEL are an agw extension inside Envoy's config."""
+    per_route = rate_limit_pb2.RateLimitPerRoute()
+    if not packed.Unpack(per_route):
+        return
+    kept = [
+        limit
+        for limit in per_route.rate_limits
+        if not any(_is_agw(a.extension.typed_config.type_url) for a in limit.actions)
+    ]
+    del per_route.rate_limits[:]
+    per_route.rate_limits.extend(kept)
+    packed.Pack(per_route)
 
 
 def _is_agw(type_url: str) -> bool:

@@ -13,9 +13,18 @@ from translator import ir
 from translator.gatewayapi.gateway import GatewayState
 from translator.gatewayapi.policy.assign import Assigner
 from translator.gatewayapi.policy.auth import apply_auth
+from translator.gatewayapi.policy.backend_refs import note_unresolved_backend_refs
+from translator.gatewayapi.policy.backend_route import fold_backend_route_settings
+from translator.gatewayapi.policy.cel_check import drop_invalid_expressions
 from translator.gatewayapi.policy.connection import fold_backend_policies
+from translator.gatewayapi.policy.extauth_policy import (
+    apply_policy_ext_auth,
+    drop_unresolved_ext_auth,
+)
 from translator.gatewayapi.policy.frontend import fold_frontend_policy
+from translator.gatewayapi.policy.jwks import apply_remote_jwks
 from translator.gatewayapi.policy.merge import Merger
+from translator.gatewayapi.policy.ratelimit_global import apply_global_rate_limits
 from translator.gatewayapi.policy.status import policy_status
 from translator.gatewayapi.policy.targets import index_attachments, prepare, resolve_targets
 from translator.gatewayapi.status import ObjectId, StatusBuilder
@@ -35,23 +44,41 @@ def apply_agentgateway_policies(
     """``gateways`` with their effective policies; policy statuses go into ``builders``."""
     if not resources.agentgateway_policies:
         return gateways  # the common case: no IR to rebuild
-    prepared = [prepare(policy) for policy in resources.agentgateway_policies]
+    prepared = [
+        drop_invalid_expressions(prepare(policy)) for policy in resources.agentgateway_policies
+    ]
     for entry in prepared:
+        drop_unresolved_ext_auth(entry, resources)
+        note_unresolved_backend_refs(entry, resources)
         resolve_targets(entry, resources, states)
     merger = Merger(index_attachments(prepared))
     assigner = Assigner(resources, merger)
+    dropped: dict[str, set[str]] = {}
     assigned = {
         key: fold_frontend_policy(
             fold_backend_policies(
-                assigner.assign(gateway, states[(gateway.namespace, gateway.name)]), resources
+                fold_backend_route_settings(
+                    assigner.assign(gateway, states[(gateway.namespace, gateway.name)]), resources
+                ),
+                resources,
+                dropped,
             )
         )
         for key, gateway in gateways.items()
     }
+    for entry in prepared:
+        entry.notes += sorted(dropped.get(entry.origin, ()))
     plane_of = data_plane_of or (lambda _: DataPlane.AGW)
     assigned = {
         key: apply_auth(gateway, plane_of(key), resources) for key, gateway in assigned.items()
     }
+    assigned = {
+        key: apply_remote_jwks(
+            apply_global_rate_limits(gateway, plane_of(key), resources), resources
+        )
+        for key, gateway in assigned.items()
+    }
+    assigned = {key: apply_policy_ext_auth(gw, resources) for key, gw in assigned.items()}
     for entry in prepared:
         status = policy_status(entry, merger, controller_name, data_plane_of)
         if status is not None:

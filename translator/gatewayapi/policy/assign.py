@@ -26,6 +26,7 @@ from translator.gatewayapi.policy.targets import (
     rule_key,
 )
 from translator.gatewayapi.policy.traffic import fold_traffic_policy, with_chain_filters
+from translator.gatewayapi.policy.traffic_notes import record_traffic_notes
 from translator.ir.policy import BackendPolicy, FrontendPolicy, TrafficPolicy
 from translator.model import GRPCRoute, HTTPRoute, Service
 from translator.resources import ResourceSet
@@ -82,13 +83,15 @@ class Assigner:
         self._record_backends(gw, keys, route)
         if not (traffic or authorization or backend):
             return route  # the same object: incremental translation reuses its protos
-        return fold_traffic_policy(
+        folded = fold_traffic_policy(
             dataclasses.replace(
                 route,
                 policy=TrafficPolicy(traffic, authorization) if traffic or authorization else None,
                 backend_policy=BackendPolicy(backend) if backend else None,
             )
         )
+        record_traffic_notes(merger, gw, keys, folded)
+        return folded
 
     def _record_backends(
         self, gw: tuple[str, str], keys: tuple[AttachKey, ...], route: ir.Route

@@ -2,8 +2,9 @@
 transformation of each route into ``ir.RouteAuth``, and tell each HTTP filter chain which auth
 filters (and JWT requirements) it needs.
 
-Authorization and transformation are CEL evaluated per request, which only the agw proxy
-does: gateways served by Envoy get neither (their policies' statuses say so, see
+Authorization and transformation are CEL evaluated per request by the agw proxy. Gateways
+served by Envoy get no transformation, and get the authorization rules whose expressions all
+convert to Envoy's CEL as RBAC filters (``rbac``); their policies' statuses name the rest (see
 ``enforcement``). Routes without these settings keep their IR objects, so incremental
 translation reuses them."""
 
@@ -14,6 +15,7 @@ from typing import Any
 
 from translator import ir
 from translator.gatewayapi.policy.credentials import api_key_auth, basic_auth, jwt_authn
+from translator.gatewayapi.policy.rbac import envoy_rules
 from translator.ir.auth import (
     AUTH_FILTERS,
     CelTransform,
@@ -76,6 +78,7 @@ class _Builder:
         jwt = policy.get("jwtAuthentication")
         auth = RouteAuth(
             authorization=policy.authorization if self.agw else (),
+            envoy_authorization=() if self.agw else envoy_rules(policy.authorization),
             transformation=_transformation(transformation.data()) if transformation else None,
             jwt=jwt_authn(jwt) if jwt else None,
             basic_auth=basic_auth(basic, self.resources) if basic else None,
@@ -118,6 +121,7 @@ def _transform(data: dict[str, Any] | None) -> CelTransform | None:
         add=_headers(data.get("add", ())),
         remove=tuple(name.lower() for name in data.get("remove", ())),
         metadata=tuple(sorted(data.get("metadata", {}).items())),
+        body=data.get("body"),
     )
     return built if built != CelTransform() else None
 

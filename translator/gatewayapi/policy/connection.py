@@ -10,7 +10,9 @@ Secret and ConfigMap references) or maps onto existing IR (``http.version``,
 ``tcp.connectTimeout``) is resolved here.
 
 A ``tls`` whose references do not resolve leaves the cluster without endpoints: its requests
-fail (503) rather than travel in plaintext."""
+fail (503) rather than travel in plaintext (``backend_refs`` names the reference in the
+policy's status). A field the routes of a cluster disagree on is left out of the cluster and
+reported to the statuses of the policies that set it (``dropped``)."""
 
 from __future__ import annotations
 
@@ -29,16 +31,24 @@ from translator.model.duration import parse_duration
 from translator.resources import ResourceSet
 
 _CLUSTER_DOMAIN = "svc.cluster.local"
+# Backend settings applied on each route's backend rather than on the shared cluster
+# (``backend_route``): field -> its keys ("*": all of them).
+_PER_ROUTE = {"auth": frozenset({"*"}), "http": frozenset({"requestTimeout"})}
 
 
-def fold_backend_policies(gateway: ir.GatewayIR, resources: ResourceSet) -> ir.GatewayIR:
+def fold_backend_policies(
+    gateway: ir.GatewayIR,
+    resources: ResourceSet,
+    dropped: dict[str, set[str]] | None = None,
+) -> ir.GatewayIR:
     """``gateway`` with each cluster's effective backend settings applied; the same object
-    when no backend policy reaches any of its clusters."""
+    when no backend policy reaches any of its clusters. Fields left out of a cluster because
+    its routes disagree go into ``dropped`` (policy origin -> messages) for the statuses."""
     route_sides = _route_policies_by_cluster(gateway)
     secrets: dict[str, ir.Secret] = {}
     clusters = []
     for cluster in gateway.clusters:
-        policy = _effective(cluster.policy, route_sides.get(cluster.name))
+        policy = _effective(cluster.policy, route_sides.get(cluster.name), cluster.name, dropped)
         folded = cluster if policy is None else _apply(cluster, policy, resources, secrets)
         clusters.append(folded)
     if all(a is b for a, b in zip(clusters, gateway.clusters, strict=True)):
@@ -64,15 +74,32 @@ def _route_policies_by_cluster(
 
 
 def _effective(
-    service: BackendPolicy | None, routes: set[BackendPolicy | None] | None
+    service: BackendPolicy | None,
+    routes: set[BackendPolicy | None] | None,
+    cluster: str,
+    dropped: dict[str, set[str]] | None,
 ) -> BackendPolicy | None:
-    """The fields every route agrees on for this cluster (each with the Service's applied)."""
+    """The fields every route agrees on for this cluster (each with the Service's applied);
+    ``auth`` applies per route (``backend_route``) and needs no agreement."""
     if not routes:
         return service
     each = [effective_backend_policy(route, service) for route in routes]
     first, *rest = [policy.fields if policy is not None else () for policy in each]
     common = tuple(field for field in first if all(field in other for other in rest))
+    if dropped is not None:
+        for fields in (first, *rest):
+            for field in fields:
+                if field not in common and _sets_cluster_settings(field):
+                    dropped.setdefault(field.origin, set()).add(
+                        f"backend.{field.name} not applied to cluster {cluster}: the routes "
+                        "sending to it disagree on it, and a cluster has one setting"
+                    )
     return BackendPolicy(common) if common else None
+
+
+def _sets_cluster_settings(field: PolicyField) -> bool:
+    per_route = _PER_ROUTE.get(field.name, frozenset())
+    return "*" not in per_route and any(key not in per_route for key in field.data())
 
 
 def _apply(

@@ -40,7 +40,7 @@ def basic_auth(field: PolicyField, resources: ResourceSet) -> BasicAuth | None:
 
 
 def jwt_authn(field: PolicyField) -> JwtAuthn:
-    """Providers with a remote key set are left out (not enforced yet; the status says so)."""
+    """Providers with a remote key set are left out here; ``jwks`` adds them."""
     data = field.data()
     providers = tuple(
         _jwt_provider(f"{field.origin}/{index}", provider)

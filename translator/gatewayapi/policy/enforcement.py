@@ -9,27 +9,28 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 
+from translator.gatewayapi.policy.ratelimit_global import envoy_rate_limit_gaps
+from translator.gatewayapi.policy.rbac import envoy_rule_problems
+from translator.ir.policy import AuthorizationRule
 from translator.options import DataPlane
 
 NOT_ENFORCED: frozenset[str] = frozenset(
     {
-        "traffic.extAuth",
-        "backend.auth",
-        "frontend.proxyProtocol",
         "frontend.tracing",
         "frontend.metrics",
     }
 )
 
 
-# Parts of enforced fields that are not enforced yet: "section.field" -> its JSON keys.
+# Parts of enforced fields that are not enforced yet: "section.field" -> its JSON keys
+# (dotted for nested keys).
 NOT_ENFORCED_PARTS: dict[str, tuple[str, ...]] = {
     "traffic.retry": ("precondition", "condition"),
-    "traffic.rateLimit": ("global",),
+    "traffic.extAuth": ("grpc.contextExtensions",),
     "traffic.basicAuthentication": ("realm",),
     "traffic.apiKeyAuthentication": ("keyHash",),
-    "backend.http": ("requestTimeout",),
-    "frontend.http": ("http2FrameSize", "http2KeepaliveInterval", "http2KeepaliveTimeout"),
+    # Envoy has no setting for the largest frame.
+    "frontend.http": ("http2FrameSize",),
 }
 # Values of enforced fields' settings that are not enforced yet: (path, JSON key, value).
 NOT_ENFORCED_VALUES: tuple[tuple[str, str, str], ...] = (
@@ -37,9 +38,7 @@ NOT_ENFORCED_VALUES: tuple[tuple[str, str, str], ...] = (
     ("traffic.apiKeyAuthentication", "mode", "Optional"),
 )
 # Parts of list items not enforced yet: (path, list key, key path within an item).
-NOT_ENFORCED_ITEM_PARTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("traffic.jwtAuthentication", "providers", ("jwks", "remote")),
-)
+NOT_ENFORCED_ITEM_PARTS: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
 
 def not_enforced_parts(settings: Mapping[str, Mapping[str, str]]) -> list[str]:
@@ -51,7 +50,7 @@ def not_enforced_parts(settings: Mapping[str, Mapping[str, str]]) -> list[str]:
         text = settings.get(section, {}).get(name)
         if text is not None:
             data = json.loads(text)
-            found += [f"{path}.{part}" for part in parts if part in data]
+            found += [f"{path}.{part}" for part in parts if _has_path(data, tuple(part.split(".")))]
     for path, key, value in NOT_ENFORCED_VALUES:
         section, _, name = path.partition(".")
         text = settings.get(section, {}).get(name)
@@ -70,7 +69,6 @@ def not_enforced_parts(settings: Mapping[str, Mapping[str, str]]) -> list[str]:
 # Gateway served by Envoy says, at that ancestor, that they are not enforced there.
 NOT_ENFORCED_ON_ENVOY: frozenset[str] = frozenset(
     {
-        "traffic.authorization",
         "traffic.transformation",
     }
 )
@@ -81,6 +79,20 @@ def not_enforced_on(fields: Iterable[str], data_plane: DataPlane) -> list[str]:
     """The ``section.field`` paths among ``fields`` that ``data_plane`` does not enforce
     although agw's own proxy does, sorted."""
     return sorted(set(fields) & _NOT_ENFORCED_ON.get(data_plane, frozenset()))
+
+
+def not_enforced_on_envoy_parts(
+    settings: Mapping[str, Mapping[str, str]], authorization: AuthorizationRule | None
+) -> tuple[list[str], list[str]]:
+    """What of one policy Envoy cannot enforce because it needs CEL Envoy lacks: whole fields
+    (an authorization rule with such an expression), and notes naming the parts."""
+    fields: list[str] = []
+    notes = envoy_rate_limit_gaps(settings.get("traffic", {}).get("rateLimit"))
+    problems = envoy_rule_problems(authorization) if authorization is not None else []
+    if problems:
+        fields.append("traffic.authorization")
+        notes.append(f"traffic.authorization ({'; '.join(problems)})")
+    return fields, notes
 
 
 def not_enforced(fields: Iterable[str]) -> list[str]:

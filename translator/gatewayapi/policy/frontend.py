@@ -1,6 +1,6 @@
 """Resolve a Gateway's AgentgatewayPolicy ``frontend`` settings into what stage 2 maps onto
-Envoy fields (``ir.Listener.connection``): TLS parameters, HTTP limits, TCP keepalive and the
-access log. Every listener of the Gateway gets the same settings."""
+Envoy fields (``ir.Listener.connection``): TLS parameters, HTTP limits, TCP keepalive, the
+PROXY protocol and the access log. Every listener of the Gateway gets the same settings."""
 
 from __future__ import annotations
 
@@ -42,11 +42,15 @@ def frontend_connection(policy: FrontendPolicy) -> FrontendConnection:
     http = policy.get("http")
     tcp = policy.get("tcp")
     access_log = policy.get("accessLog")
+    proxy = policy.get("proxyProtocol")
     return FrontendConnection(
         tls=_tls(tls.data()) if tls is not None else None,
         http=_http(http.data()) if http is not None else None,
         keepalive=tcp_keepalive(tcp.data()["keepalive"]) if tcp is not None else None,
         access_log=_access_log(access_log.data()) if access_log is not None else None,
+        proxy_protocol_required=(
+            proxy.data().get("mode", "Strict") == "Strict" if proxy is not None else None
+        ),
     )
 
 
@@ -70,7 +74,13 @@ def _http(settings: dict[str, Any]) -> DownstreamHttp:
         idle_timeout_seconds=parse_duration(idle) if idle is not None else None,
         http2_stream_window=settings.get("http2WindowSize"),
         http2_connection_window=settings.get("http2ConnectionWindowSize"),
+        http2_keepalive_interval_seconds=_seconds(settings.get("http2KeepaliveInterval")),
+        http2_keepalive_timeout_seconds=_seconds(settings.get("http2KeepaliveTimeout")),
     )
+
+
+def _seconds(text: str | None) -> float | None:
+    return parse_duration(text) if text is not None else None
 
 
 def _access_log(settings: dict[str, Any]) -> AccessLogPolicy:

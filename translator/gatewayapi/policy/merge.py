@@ -28,6 +28,8 @@ class Outcome:
     won: set[str] = field(default_factory=set)
     # path -> (reason, the policy that took the field)
     lost: dict[str, tuple[Reason, str]] = field(default_factory=dict)
+    # Where a field it won is only partly enforced there (see traffic_notes).
+    notes: set[str] = field(default_factory=set)
 
 
 # (policy, "section.field", None when it won, else (reason, the winner's origin))

@@ -16,6 +16,7 @@ from translator.gatewayapi.conditions import ConditionType, Reason
 from translator.gatewayapi.policy.enforcement import (
     not_enforced,
     not_enforced_on,
+    not_enforced_on_envoy_parts,
     not_enforced_parts,
 )
 from translator.gatewayapi.policy.merge import Merger, Outcome
@@ -86,14 +87,28 @@ def _reached(
     paths = prepared.paths
     unenforced = not_enforced(paths)
     notes = [f"ignored target: {m}" for m in ignored]
+    notes += prepared.notes
     parts = not_enforced_parts(prepared.settings)
     if unenforced or parts:
         notes.append(f"not enforced by this version of agw: {', '.join(unenforced + parts)}")
+    notes += sorted(outcome.notes)
     on_plane = not_enforced_on(paths, plane)
+    cel_fields: list[str] = []
+    if plane is DataPlane.ENVOY:
+        cel_fields, cel_notes = not_enforced_on_envoy_parts(
+            prepared.settings, prepared.authorization
+        )
+        on_plane = sorted(set(on_plane) | set(cel_fields))
+        if cel_notes:
+            notes.append(
+                f"needs CEL Envoy lacks, only the agw proxy enforces: {'; '.join(cel_notes)}"
+            )
     if on_plane:
         notes.append(f"not enforced on Envoy, only by the agw proxy: {', '.join(on_plane)}")
     unenforced = sorted(set(unenforced) | set(on_plane))
-    if unenforced and len(unenforced) == len(paths):
+    if prepared.invalid:
+        conditions.set(ConditionType.ACCEPTED, False, Reason.INVALID, _invalid(prepared, notes))
+    elif unenforced and len(unenforced) == len(paths):
         conditions.set(ConditionType.ACCEPTED, False, Reason.UNSUPPORTED_VALUE, "; ".join(notes))
     else:
         message = "; ".join(["Policy accepted", *notes])
@@ -103,6 +118,10 @@ def _reached(
         for path in paths
         if path in outcome.lost and path not in outcome.won
     }
+    if not paths and prepared.invalid:
+        message = "not attached: every field it sets is invalid"
+        conditions.set(ConditionType.ATTACHED, False, Reason.INVALID, message)
+        return conditions
     if not lost:
         conditions.set(ConditionType.ATTACHED, True, Reason.ATTACHED, "Policy attached")
         return conditions
@@ -119,6 +138,15 @@ def _reached(
     reason = Reason.CONFLICTED if tie else Reason.OVERRIDDEN
     conditions.set(ConditionType.ATTACHED, False, reason, f"not in effect: {taken}")
     return conditions
+
+
+def _invalid(prepared: PreparedPolicy, notes: list[str]) -> str:
+    """Names the fields dropped as invalid (and why), then what still applies."""
+    errors = [message for path in sorted(prepared.invalid) for message in prepared.invalid[path]]
+    dropped = f"not applied: {', '.join(sorted(prepared.invalid))}"
+    kept = prepared.paths
+    applied = f"in effect: {', '.join(kept)}" if kept else "nothing else set"
+    return "; ".join([*errors, dropped, applied, *notes])
 
 
 def _gateway_ref(gateway: GatewayKey) -> dict[str, Any]:

@@ -83,6 +83,12 @@ class PreparedPolicy:
     gateways: set[GatewayKey] = field(default_factory=set)
     # (ancestorRef, reason, message) for targets that resolve to nothing.
     problems: list[tuple[dict[str, Any], Reason, str]] = field(default_factory=list)
+    # "section.field" -> why it was dropped (CEL that does not compile, see cel_check; an
+    # extAuth service that cannot be used, see extauth_policy).
+    invalid: dict[str, list[str]] = field(default_factory=dict)
+    # Fields in effect that do less than asked where they apply (a reference that does not
+    # resolve, routes that disagree on a shared cluster); said in the status.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def paths(self) -> list[str]:

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)agw/filters/v1alpha1/transformation.proto\x12\x14\x61gw.filters.v1alpha1\"\x10\n\x0eTransformation\"4\n\x10HeaderExpression\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nexpression\x18\x02 \x01(\t\"\xf7\x01\n\tTransform\x12\x33\n\x03set\x18\x01 \x03(\x0b\x32&.agw.filters.v1alpha1.HeaderExpression\x12\x33\n\x03\x61\x64\x64\x18\x02 \x03(\x0b\x32&.agw.filters.v1alpha1.HeaderExpression\x12\x0e\n\x06remove\x18\x03 \x03(\t\x12?\n\x08metadata\x18\x04 \x03(\x0b\x32-.agw.filters.v1alpha1.Transform.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"}\n\x16TransformationPerRoute\x12\x30\n\x07request\x18\x01 \x01(\x0b\x32\x1f.agw.filters.v1alpha1.Transform\x12\x31\n\x08response\x18\x02 \x01(\x0b\x32\x1f.agw.filters.v1alpha1.Transformb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)agw/filters/v1alpha1/transformation.proto\x12\x14\x61gw.filters.v1alpha1\"\x10\n\x0eTransformation\"4\n\x10HeaderExpression\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nexpression\x18\x02 \x01(\t\"\x85\x02\n\tTransform\x12\x33\n\x03set\x18\x01 \x03(\x0b\x32&.agw.filters.v1alpha1.HeaderExpression\x12\x33\n\x03\x61\x64\x64\x18\x02 \x03(\x0b\x32&.agw.filters.v1alpha1.HeaderExpression\x12\x0e\n\x06remove\x18\x03 \x03(\t\x12?\n\x08metadata\x18\x04 \x03(\x0b\x32-.agw.filters.v1alpha1.Transform.MetadataEntry\x12\x0c\n\x04\x62ody\x18\x05 \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"}\n\x16TransformationPerRoute\x12\x30\n\x07request\x18\x01 \x01(\x0b\x32\x1f.agw.filters.v1alpha1.Transform\x12\x31\n\x08response\x18\x02 \x01(\x0b\x32\x1f.agw.filters.v1alpha1.Transformb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,9 +38,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_HEADEREXPRESSION']._serialized_start=85
   _globals['_HEADEREXPRESSION']._serialized_end=137
   _globals['_TRANSFORM']._serialized_start=140
-  _globals['_TRANSFORM']._serialized_end=387
-  _globals['_TRANSFORM_METADATAENTRY']._serialized_start=340
-  _globals['_TRANSFORM_METADATAENTRY']._serialized_end=387
-  _globals['_TRANSFORMATIONPERROUTE']._serialized_start=389
-  _globals['_TRANSFORMATIONPERROUTE']._serialized_end=514
+  _globals['_TRANSFORM']._serialized_end=401
+  _globals['_TRANSFORM_METADATAENTRY']._serialized_start=354
+  _globals['_TRANSFORM_METADATAENTRY']._serialized_end=401
+  _globals['_TRANSFORMATIONPERROUTE']._serialized_start=403
+  _globals['_TRANSFORMATIONPERROUTE']._serialized_end=528
 # @@protoc_insertion_point(module_scope)
