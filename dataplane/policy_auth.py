@@ -10,7 +10,12 @@ SHA-1 matches the user's htpasswd entry; anything else answers 401. The user is 
 
 API-key authentication (Envoy's filter): the key from the first configured header (its
 "Bearer " prefix stripped) or query parameter must be one of the route's; anything else
-answers 401. The key's client is ``apiKey`` (``apiKey.client``) to CEL.
+answers 401. The key's client is ``apiKey`` (``apiKey.client``) to CEL, its Secret entry's
+metadata ``apiKey.metadata``.
+
+Both take agw's ``AuthOptionsPerRoute`` beside Envoy's settings: in Optional mode a request
+without credentials passes (wrong ones are still refused); a basic realm is sent as
+``WWW-Authenticate: Basic realm="..."`` with the 401.
 
 Authorization (agentgateway's semantics): a request is denied when any Deny rule matches,
 when any Require rule does not match, or when Allow rules exist and none matches; a rule
@@ -68,18 +73,12 @@ def run(exchange: Exchange, auth: RouteAuth, settings: HttpSettings) -> bool:
             return True
         if claims is not None:
             identity["jwt"] = claims
-    if auth.basic_users is not None and BASIC_AUTH_FILTER in filters:
-        user = basic_user(exchange.head.header(b"authorization"), auth.basic_users)
-        if user is None:
-            exchange.local_reply(401, BASIC_DENIED_BODY)
-            return True
-        identity["basicAuth"] = {"username": user}
-    if auth.api_keys is not None and API_KEY_AUTH_FILTER in filters:
-        client = api_key_client(exchange.head, auth.api_keys)
-        if client is None:
-            exchange.local_reply(401, API_KEY_DENIED_BODY)
-            return True
-        identity["apiKey"] = {"client": client}
+    basic = auth.basic_users is not None and BASIC_AUTH_FILTER in filters
+    if basic and _refuse_basic(exchange, auth, identity):
+        return True
+    keys = auth.api_keys if API_KEY_AUTH_FILTER in filters else None
+    if keys is not None and _refuse_api_key(exchange, auth, keys, identity):
+        return True
     if (
         auth.authorization
         and AUTHORIZATION_FILTER in filters
@@ -89,10 +88,42 @@ def run(exchange: Exchange, auth: RouteAuth, settings: HttpSettings) -> bool:
         return True
     if TRANSFORMATION_FILTER in filters and (auth.request or auth.response):
         transform(exchange, auth, identity)
+    exchange.identity = identity
     return False
 
 
-def api_key_client(head: RequestHead, keys: ApiKeys) -> str | None:
+def _refuse_basic(exchange: Exchange, auth: RouteAuth, identity: Identity) -> bool:
+    """Optional mode lets a request without basic credentials through."""
+    options = auth.options
+    value = exchange.head.header(b"authorization")
+    if options.basic_optional and (value is None or value[:6].lower() != b"basic "):
+        return False
+    user = basic_user(value, auth.basic_users or {})
+    if user is None:
+        challenge = options.basic_challenge
+        extra = [(b"www-authenticate", challenge)] if challenge is not None else None
+        exchange.local_reply(401, BASIC_DENIED_BODY, extra)
+        return True
+    identity["basicAuth"] = {"username": user}
+    return False
+
+
+def _refuse_api_key(exchange: Exchange, auth: RouteAuth, keys: ApiKeys, identity: Identity) -> bool:
+    """Optional mode lets a request without a key through."""
+    key = api_key(exchange.head, keys)
+    if key is None and auth.options.api_key_optional:
+        return False
+    client = keys.clients.get(key.decode("latin-1")) if key else None
+    if client is None:
+        exchange.local_reply(401, API_KEY_DENIED_BODY)
+        return True
+    metadata = auth.options.api_key_metadata.get(client, {})
+    identity["apiKey"] = {"client": client, "metadata": metadata}
+    return False
+
+
+def api_key(head: RequestHead, keys: ApiKeys) -> bytes | None:
+    """The key the request carries, if any."""
     key: bytes | None = None
     for name in keys.headers:
         value = next((v for n, v in head.headers if n == name), None)
@@ -101,7 +132,7 @@ def api_key_client(head: RequestHead, keys: ApiKeys) -> str | None:
             break
     if not key:
         key = next(filter(None, (head.query_param(q) for q in keys.queries)), None)
-    return keys.clients.get(key.decode("latin-1")) if key else None
+    return key or None
 
 
 def basic_user(value: bytes | None, users: Mapping[str, bytes]) -> str | None:

@@ -25,6 +25,8 @@ from translator.gatewayapi.policy.enforcement import (  # noqa: E402
     NOT_ENFORCED,
     NOT_ENFORCED_ITEM_PARTS,
     NOT_ENFORCED_ON_ENVOY,
+    NOT_ENFORCED_ON_ENVOY_PARTS,
+    NOT_ENFORCED_ON_ENVOY_VALUES,
     NOT_ENFORCED_PARTS,
     NOT_ENFORCED_VALUES,
 )
@@ -57,7 +59,9 @@ def render() -> str:
             field = info.alias or name
             path = f"{section}.{field}"
             proxy = enforcement(path)
-            envoy = "no (agw proxy only)" if path in NOT_ENFORCED_ON_ENVOY else proxy
+            envoy = (
+                "no (agw proxy only)" if path in NOT_ENFORCED_ON_ENVOY else enforcement(path, True)
+            )
             lines.append(f"| `{field}` | {info.description or ''} | {proxy} | {envoy} |")
         lines.append("")
     lines += cel_reference()
@@ -65,12 +69,17 @@ def render() -> str:
     return "\n".join(lines)
 
 
-def enforcement(path: str) -> str:
-    """How far agw enforces the ``section.field`` path on its own proxy."""
+def enforcement(path: str, envoy: bool = False) -> str:
+    """How far agw enforces the ``section.field`` path on its own proxy (or on Envoy)."""
     if path in NOT_ENFORCED:
         return "no"
-    missing = [f"`{part}`" for part in NOT_ENFORCED_PARTS.get(path, ())]
-    missing += [f"`{key}: {value}`" for where, key, value in NOT_ENFORCED_VALUES if where == path]
+    parts = NOT_ENFORCED_PARTS.get(path, ())
+    values = NOT_ENFORCED_VALUES
+    if envoy:
+        parts += NOT_ENFORCED_ON_ENVOY_PARTS.get(path, ())
+        values += NOT_ENFORCED_ON_ENVOY_VALUES
+    missing = [f"`{part}`" for part in parts]
+    missing += [f"`{key}: {value}`" for where, key, value in values if where == path]
     missing += [
         f"`{key}[].{'.'.join(within)}`"
         for where, key, within in NOT_ENFORCED_ITEM_PARTS

@@ -16,15 +16,16 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 from envoy.extensions.filters.http.api_key_auth.v3 import api_key_auth_pb2
 from envoy.extensions.filters.http.basic_auth.v3 import basic_auth_pb2
 from envoy.extensions.filters.http.jwt_authn.v3 import config_pb2
+from google.protobuf import json_format
 
-from agwproto.agw.filters.v1alpha1 import authorization_pb2, transformation_pb2
+from agwproto.agw.filters.v1alpha1 import auth_options_pb2, authorization_pb2, transformation_pb2
 from cel import CompileError, Program, compile_expression
 from dataplane.config.jwt_authn import JWT_AUTHN_TYPE, PER_ROUTE_TYPE, compile_jwt_per_route
 from dataplane.config.support import check_fields
@@ -49,6 +50,7 @@ _FILTER_TYPES: dict[str, Any] = {
 _PER_ROUTE_TYPES: dict[str, Any] = {
     _PACKAGE + "AuthorizationPerRoute": authorization_pb2.AuthorizationPerRoute,
     _PACKAGE + "TransformationPerRoute": transformation_pb2.TransformationPerRoute,
+    _PACKAGE + "AuthOptionsPerRoute": auth_options_pb2.AuthOptionsPerRoute,
     _BASIC + "PerRoute": basic_auth_pb2.BasicAuthPerRoute,
     _API_KEY + "PerRoute": api_key_auth_pb2.ApiKeyAuthPerRoute,
     PER_ROUTE_TYPE: config_pb2.PerRouteConfig,
@@ -90,6 +92,18 @@ class CelTransform:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthOptions:
+    """What basic and API-key authentication set beyond Envoy's filters."""
+
+    basic_optional: bool = False
+    # The WWW-Authenticate value sent with a basic_auth refusal; None sends none.
+    basic_challenge: bytes | None = None
+    api_key_optional: bool = False
+    # client -> its key's metadata, CEL's apiKey.metadata.
+    api_key_metadata: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True, slots=True)
 class RouteAuth:
     """One route's rules (least specific first) and transforms."""
 
@@ -101,6 +115,7 @@ class RouteAuth:
     api_keys: ApiKeys | None = None
     # The jwt_authn requirement the route names.
     jwt_requirement: str | None = None
+    options: AuthOptions = AuthOptions()
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +167,7 @@ def compile_route_auth(per_filter: Any, path: str) -> RouteAuth | None:
     basic = None
     api_keys = None
     jwt = None
+    options = AuthOptions()
     for name, packed in per_filter.items():
         if not is_auth_per_route(packed):
             continue
@@ -165,6 +181,8 @@ def compile_route_auth(per_filter: Any, path: str) -> RouteAuth | None:
         elif isinstance(config, basic_auth_pb2.BasicAuthPerRoute):
             check_fields(config, "BasicAuthPerRoute")
             basic = htpasswd_users(data_source_bytes(config.users), f"{path}[{name}].users")
+        elif isinstance(config, auth_options_pb2.AuthOptionsPerRoute):
+            options = _options(config)
         elif isinstance(config, authorization_pb2.AuthorizationPerRoute):
             if name != AUTHORIZATION_FILTER:
                 raise UnsupportedValue(f"{path}[{name}].type_url", packed.type_url)
@@ -174,8 +192,26 @@ def compile_route_auth(per_filter: Any, path: str) -> RouteAuth | None:
                 raise UnsupportedValue(f"{path}[{name}].type_url", packed.type_url)
             request = _transform(config.request) if config.HasField("request") else None
             response = _transform(config.response) if config.HasField("response") else None
-    auth = RouteAuth(rules, request, response, basic, api_keys, jwt)
+    auth = RouteAuth(rules, request, response, basic, api_keys, jwt, options)
     return None if auth == RouteAuth() else auth
+
+
+def _options(config: Any) -> AuthOptions:
+    if not config.basic_auth_realm.isprintable():
+        raise InvalidConfig("AuthOptionsPerRoute.basic_auth_realm: not printable")
+    # A quoted-string (RFC 9110): backslash-escape quotes and backslashes.
+    realm = config.basic_auth_realm.replace("\\", "\\\\").replace('"', '\\"')
+    return AuthOptions(
+        basic_optional=config.basic_auth_optional,
+        basic_challenge=f'Basic realm="{realm}"'.encode() if realm else None,
+        api_key_optional=config.api_key_optional,
+        api_key_metadata=MappingProxyType(
+            {
+                client: json_format.MessageToDict(metadata)
+                for client, metadata in sorted(config.api_key_metadata.items())
+            }
+        ),
+    )
 
 
 def _api_keys(config: Any) -> ApiKeys:

@@ -18,6 +18,7 @@ from dataplane.config.matcher import (
 )
 from dataplane.config.policy_auth import compile_route_auth, is_auth_per_route
 from dataplane.config.ratelimit_global import compile_route_rate_limits, is_rate_limit_per_route
+from dataplane.config.retry_conditions import compile_retry_conditions
 from dataplane.config.route_table import (
     ClusterTarget,
     DirectResponse,
@@ -321,6 +322,7 @@ def _retry(policy: Any) -> RetryPolicy:
         per_try_timeout=seconds(policy.per_try_timeout),
         base_interval=base,
         max_interval=max_interval or base * 10,
+        conditions=compile_retry_conditions(policy.retry_options_predicates),
     )
 
 

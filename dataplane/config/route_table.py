@@ -18,6 +18,7 @@ from dataplane.config.header_mutation import NO_OPS, HeaderOps
 from dataplane.config.matcher import PathKind, PathMatcher, RequestPredicate
 from dataplane.config.policy_auth import RouteAuth
 from dataplane.config.ratelimit_global import Descriptor
+from dataplane.config.retry_conditions import RetryConditions
 from dataplane.config.session import SessionConfig
 from dataplane.config.traffic import RouteTraffic
 from dataplane.errors import InvalidConfig
@@ -62,6 +63,8 @@ class RetryPolicy:
     per_try_timeout: float
     base_interval: float
     max_interval: float
+    # agw's CEL retry conditions; None without any.
+    conditions: RetryConditions | None = None
 
     def retries_status(self, status: int) -> bool:
         if status in self.status_codes:

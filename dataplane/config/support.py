@@ -605,6 +605,7 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
             _f("per_try_timeout", "until the response headers"),
             _f("retriable_status_codes"),
             _f("retry_back_off"),
+            _f("retry_options_predicates", "agw.filters.v1alpha1.RetryConditions (CEL) only"),
         ),
     ),
     MessageSupport(_R + "RetryPolicy.RetryBackOff", (_f("base_interval"), _f("max_interval"))),

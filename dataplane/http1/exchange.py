@@ -16,7 +16,7 @@ import dataclasses
 import time
 from typing import TYPE_CHECKING, cast
 
-from dataplane import cors, extauth, policy_auth, traffic, transformation
+from dataplane import cors, extauth, policy_auth, retry_conditions, traffic, transformation
 from dataplane.config.header_mutation import HeaderOps
 from dataplane.config.route_table import (
     ForwardAction,
@@ -144,7 +144,10 @@ class Exchange(ExchangeState):
             if action.retry is not None:
                 self.replay = list(self.pending or ())
                 self.replay_size = self.pending_size
-        self.retry = action.retry
+        retry = action.retry
+        if retry is not None and retry.conditions is not None:
+            retry = retry_conditions.admitted(self, retry)
+        self.retry = retry
         if action.mirrors:
             self._plan_mirrors(action, chain)
         if self.done:
@@ -330,7 +333,17 @@ class Exchange(ExchangeState):
             self.try_timer.cancel()
             self.try_timer = None
         retry = self.retry
-        if retry is not None and retry.retries_status(status) and recovery.can_retry(self):
+        if (
+            retry is not None
+            and (
+                retry.retries_status(status)
+                or (
+                    retry.conditions is not None
+                    and retry_conditions.retries_response(self, retry.conditions, status, response)
+                )
+            )
+            and recovery.can_retry(self)
+        ):
             self.upstream = None
             response.reset()
             recovery.schedule_retry(self)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from dataplane.http2.pool import Http2Pool
     from dataplane.http2.upstream import UpstreamStream
     from dataplane.stats import ProxyStats
-    from dataplane.transformation import ResponseTransform
+    from dataplane.transformation import Identity, ResponseTransform
     from dataplane.upstream.balancer import ClusterBalancer
     from dataplane.upstream.connection import UpstreamConnection
     from dataplane.upstream.mirror import MirrorHead
@@ -105,6 +105,8 @@ class ExchangeState:
     backend: ClusterTarget | None = None
     # Set by the cors filter for a request from an allowed origin.
     cors_ops: HeaderOps = ()
+    # Who authentication found (jwt, basicAuth, apiKey), for CEL that runs later.
+    identity: Identity | None = None
     # A route's CEL response transformation, run when the response head is known.
     response_transform: ResponseTransform | None = None
     # A transformation set the request body: the client's is read and dropped.

@@ -20,7 +20,12 @@ import pytest
 import yaml
 
 from tools import gen_policy_docs
-from translator.gatewayapi.policy.enforcement import NOT_ENFORCED, NOT_ENFORCED_ON_ENVOY
+from translator.gatewayapi.policy.enforcement import (
+    NOT_ENFORCED,
+    NOT_ENFORCED_ON_ENVOY,
+    NOT_ENFORCED_ON_ENVOY_PARTS,
+    NOT_ENFORCED_ON_ENVOY_VALUES,
+)
 from translator.loader import parse_object
 from translator.model.agentgateway_connection import Backend, Frontend
 from translator.model.agentgateway_traffic import Traffic
@@ -62,14 +67,19 @@ def test_the_table_covers_every_field() -> None:
 
 def test_the_table_says_what_enforcement_leaves_out() -> None:
     rows = table_rows()
+    envoy_parts = set(NOT_ENFORCED_ON_ENVOY_PARTS) | {p for p, _, _ in NOT_ENFORCED_ON_ENVOY_VALUES}
     for path, (proxy, envoy) in rows.items():
         if path in NOT_ENFORCED:
             assert (proxy, envoy) == ("no", "no"), path
         elif path in NOT_ENFORCED_ON_ENVOY:
             assert proxy.startswith("yes") and envoy == "no (agw proxy only)", path
+        elif path in envoy_parts:
+            assert proxy.startswith("yes") and envoy.startswith("yes, except"), path
         else:
             assert proxy == envoy and proxy.startswith("yes"), path
-    assert rows["traffic.retry"][0] == "yes, except `precondition`, `condition`"
+    assert rows["traffic.retry"] == ("yes", "yes, except `precondition`, `condition`")
+    assert rows["traffic.basicAuthentication"] == ("yes", "yes, except `realm`, `mode: Optional`")
+    assert rows["traffic.apiKeyAuthentication"][1] == "yes, except `keyHash`, `mode: Optional`"
 
 
 def test_a_document_without_markers_is_refused() -> None:

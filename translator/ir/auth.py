@@ -33,6 +33,9 @@ AUTH_FILTERS = (
 )
 # Filters only the agw proxy has.
 AGW_ONLY_FILTERS = frozenset({AUTHORIZATION_FILTER, TRANSFORMATION_FILTER})
+# The per-route key of ``AuthOptions``: no filter of its own, the agw proxy reads it beside
+# basic_auth's and api_key_auth's per-route settings.
+AUTH_OPTIONS_KEY = "agw.filters.http.auth_options"
 
 
 # An htpasswd line nobody matches (the SHA-1 of it would be twenty zero bytes): where a user
@@ -104,6 +107,20 @@ class ApiKeyAuth:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthOptions:
+    """What basic and API-key authentication set that Envoy's filters have no field for; only
+    on gateways the agw proxy serves."""
+
+    # No credentials pass; wrong ones are still refused.
+    basic_optional: bool = False
+    # WWW-Authenticate: Basic realm="..." on a refusal; none when empty.
+    basic_realm: str = ""
+    api_key_optional: bool = False
+    # client -> its key's metadata as a JSON object, sorted by client; CEL's apiKey.metadata.
+    api_key_metadata: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class HeaderExpression:
     # Lower-case header name.
     name: str
@@ -142,6 +159,7 @@ class RouteAuth:
     # The rules Envoy's RBAC filter enforces, on Gateways Envoy serves (``authorization`` is
     # then empty): those whose every expression converts to Envoy's CEL.
     envoy_authorization: tuple[AuthorizationRule, ...] = ()
+    options: AuthOptions | None = None
 
     def filters(self) -> tuple[str, ...]:
         """The HTTP filters this route configures, in ``AUTH_FILTERS`` order."""

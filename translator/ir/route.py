@@ -114,6 +114,9 @@ class RetryPolicy:
     # Base interval of the exponential backoff, seconds; None lets the data plane choose.
     backoff_seconds: float | None = None
     retry_on_connect_failure: bool = True
+    # CEL, agw proxy only: which requests may be retried; which responses are.
+    precondition: str | None = None
+    condition: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

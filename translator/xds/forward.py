@@ -22,6 +22,7 @@ from translator.xds.cluster import INVALID_BACKEND_CLUSTER
 from translator.xds.extensions import FAULT_FILTER, WEBSOCKET, pack
 from translator.xds.header_mutation import apply_request_mutation, apply_response_mutation
 from translator.xds.path_rewrite import apply_to_route_action
+from translator.xds.retry_conditions import build_retry_conditions
 
 INVALID_BACKEND_STATUS = 500
 
@@ -135,6 +136,8 @@ def _retry_policy(retry: RetryPolicy, per_try_timeout: float | None) -> Message:
         built.retry_back_off.base_interval.CopyFrom(_duration(retry.backoff_seconds))
     if per_try_timeout:
         built.per_try_timeout.CopyFrom(_duration(per_try_timeout))
+    if retry.precondition or retry.condition:
+        built.retry_options_predicates.append(build_retry_conditions(retry))
     return built
 
 

@@ -4,10 +4,13 @@ config in the connection manager that does nothing by itself, the settings per r
 Basic and API-key authentication are Envoy's basic_auth and api_key_auth filters, disabled on
 the connection manager and enabled by a route's credentials. CEL authorization and
 transformation are agw's own filters (typed configs generated from proto/agw/filters/v1alpha1);
-stage 1 emits them only for gateways the agw proxy serves, as Envoy has no factory for them."""
+stage 1 emits them only for gateways the agw proxy serves, as Envoy has no factory for them.
+So it does for the settings of basic and API-key authentication Envoy's filters lack (optional
+mode, realm, key metadata): a per-route ``AuthOptionsPerRoute`` beside theirs."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from envoy.config.core.v3 import base_pb2
@@ -18,17 +21,19 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 )
 from google.protobuf.message import Message
 
-from agwproto.agw.filters.v1alpha1 import authorization_pb2, transformation_pb2
+from agwproto.agw.filters.v1alpha1 import auth_options_pb2, authorization_pb2, transformation_pb2
 from translator.ir import HttpFilterChain, Route
 from translator.ir.auth import (
     AGW_ONLY_FILTERS,
     API_KEY_AUTH_FILTER,
+    AUTH_OPTIONS_KEY,
     AUTHORIZATION_FILTER,
     BASIC_AUTH_FILTER,
     JWT_AUTHN_FILTER,
     NOBODY,
     TRANSFORMATION_FILTER,
     ApiKeyAuth,
+    AuthOptions,
     CelTransform,
     HeaderExpression,
     RouteAuth,
@@ -83,6 +88,8 @@ def add_auth_per_route(built: Any, route: Route) -> None:
         per_filter[BASIC_AUTH_FILTER].CopyFrom(pack(basic_auth_pb2.BasicAuthPerRoute(users=users)))
     if auth.api_key_auth is not None:
         per_filter[API_KEY_AUTH_FILTER].CopyFrom(pack(build_api_key_auth(auth.api_key_auth)))
+    if auth.options is not None:
+        per_filter[AUTH_OPTIONS_KEY].CopyFrom(pack(build_auth_options(auth.options)))
     if auth.authorization:
         per_filter[AUTHORIZATION_FILTER].CopyFrom(pack(build_authorization(auth)))
     if auth.envoy_authorization:
@@ -100,6 +107,17 @@ def build_api_key_auth(api_key: ApiKeyAuth) -> Message:
         # "Bearer " is stripped from the header's value by the filter.
         key_sources=[api_key_auth_pb2.KeySource(header="authorization")],
     )
+
+
+def build_auth_options(options: AuthOptions) -> Message:
+    built = auth_options_pb2.AuthOptionsPerRoute(
+        basic_auth_optional=options.basic_optional,
+        basic_auth_realm=options.basic_realm,
+        api_key_optional=options.api_key_optional,
+    )
+    for client, metadata in options.api_key_metadata:
+        built.api_key_metadata[client].update(json.loads(metadata))
+    return built
 
 
 def build_authorization(auth: RouteAuth) -> Message:

@@ -52,7 +52,17 @@ def _routes(config: Any) -> Any:
                 del route.typed_per_filter_config[name]
             for packed in route.typed_per_filter_config.values():
                 _drop_cel_descriptors(packed)
+            _drop_retry_conditions(route)
     return copy
+
+
+def _drop_retry_conditions(route: Any) -> None:
+    """agw's CEL retry conditions sit among Envoy's retry options predicates."""
+    predicates = route.route.retry_policy.retry_options_predicates
+    kept = [p for p in predicates if not _is_agw(p.typed_config.type_url)]
+    if len(kept) != len(predicates):
+        del predicates[:]
+        predicates.extend(kept)
 
 
 def _drop_cel_descriptors(packed: Any) -> None:

@@ -13,6 +13,7 @@ from translator import ir
 from translator.gatewayapi.gateway import GatewayState
 from translator.gatewayapi.policy.assign import Assigner
 from translator.gatewayapi.policy.auth import apply_auth
+from translator.gatewayapi.policy.auth_options import note_unverifiable_users
 from translator.gatewayapi.policy.backend_refs import note_unresolved_backend_refs
 from translator.gatewayapi.policy.backend_route import fold_backend_route_settings
 from translator.gatewayapi.policy.cel_check import drop_invalid_expressions
@@ -25,6 +26,7 @@ from translator.gatewayapi.policy.frontend import fold_frontend_policy
 from translator.gatewayapi.policy.jwks import apply_remote_jwks
 from translator.gatewayapi.policy.merge import Merger
 from translator.gatewayapi.policy.ratelimit_global import apply_global_rate_limits
+from translator.gatewayapi.policy.retry_conditions import strip_retry_conditions
 from translator.gatewayapi.policy.status import policy_status
 from translator.gatewayapi.policy.targets import index_attachments, prepare, resolve_targets
 from translator.gatewayapi.status import ObjectId, StatusBuilder
@@ -50,6 +52,7 @@ def apply_agentgateway_policies(
     for entry in prepared:
         drop_unresolved_ext_auth(entry, resources)
         note_unresolved_backend_refs(entry, resources)
+        note_unverifiable_users(entry, resources)
         resolve_targets(entry, resources, states)
     merger = Merger(index_attachments(prepared))
     assigner = Assigner(resources, merger)
@@ -70,7 +73,8 @@ def apply_agentgateway_policies(
         entry.notes += sorted(dropped.get(entry.origin, ()))
     plane_of = data_plane_of or (lambda _: DataPlane.AGW)
     assigned = {
-        key: apply_auth(gateway, plane_of(key), resources) for key, gateway in assigned.items()
+        key: apply_auth(strip_retry_conditions(gateway, plane_of(key)), plane_of(key), resources)
+        for key, gateway in assigned.items()
     }
     assigned = {
         key: apply_remote_jwks(

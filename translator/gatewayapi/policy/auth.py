@@ -14,6 +14,7 @@ import dataclasses
 from typing import Any
 
 from translator import ir
+from translator.gatewayapi.policy.auth_options import auth_options
 from translator.gatewayapi.policy.credentials import api_key_auth, basic_auth, jwt_authn
 from translator.gatewayapi.policy.rbac import envoy_rules
 from translator.ir.auth import (
@@ -81,8 +82,9 @@ class _Builder:
             envoy_authorization=() if self.agw else envoy_rules(policy.authorization),
             transformation=_transformation(transformation.data()) if transformation else None,
             jwt=jwt_authn(jwt) if jwt else None,
-            basic_auth=basic_auth(basic, self.resources) if basic else None,
-            api_key_auth=api_key_auth(api_key, self.resources) if api_key else None,
+            basic_auth=basic_auth(basic, self.resources, self.agw) if basic else None,
+            api_key_auth=api_key_auth(api_key, self.resources, self.agw) if api_key else None,
+            options=auth_options(basic, api_key, self.resources) if self.agw else None,
         )
         return auth if auth.filters() else None
 

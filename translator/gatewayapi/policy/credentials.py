@@ -23,20 +23,26 @@ def policy_namespace(field: PolicyField) -> str:
     return field.origin.split("/")[1]
 
 
-def basic_auth(field: PolicyField, resources: ResourceSet) -> BasicAuth | None:
-    """None for Optional mode, which Envoy's filter cannot express (the status says so)."""
+def basic_auth(field: PolicyField, resources: ResourceSet, agw: bool) -> BasicAuth | None:
+    """None for Optional mode on Envoy, whose filter cannot express it (the status says so)."""
     data = field.data()
-    if data.get("mode", "Strict") != "Strict":
+    if data.get("mode", "Strict") != "Strict" and not agw:
         return None
+    lines = htpasswd_lines(data, policy_namespace(field), resources)
+    users = tuple(line for line in lines if is_sha_entry(line))
+    return BasicAuth(users or (NOBODY,))
+
+
+def htpasswd_lines(data: dict[str, Any], namespace: str, resources: ResourceSet) -> list[str]:
+    """The inline users, then the Secret's non-empty lines."""
     lines: list[str] = list(data.get("users", ()))
     secret_name = data.get("secretRef")
     if secret_name:
-        secret = resources.get(Secret, policy_namespace(field), secret_name)
+        secret = resources.get(Secret, namespace, secret_name)
         content = secret.value(HTACCESS_KEY) if secret is not None else None
         text = content.decode("utf-8", "replace") if content else ""
-        lines += [line.strip() for line in text.splitlines()]
-    users = tuple(line for line in lines if _is_sha_entry(line))
-    return BasicAuth(users or (NOBODY,))
+        lines += [line.strip() for line in text.splitlines() if line.strip()]
+    return lines
 
 
 def jwt_authn(field: PolicyField) -> JwtAuthn:
@@ -63,14 +69,22 @@ def _jwt_provider(name: str, data: dict[str, Any]) -> JwtProvider:
     )
 
 
-def api_key_auth(field: PolicyField, resources: ResourceSet) -> ApiKeyAuth | None:
-    """None for Optional mode, which Envoy's filter cannot express (the status says so). With
-    ``keyHash`` the Secrets hold digests Envoy cannot compare: nobody gets in."""
+def api_key_auth(field: PolicyField, resources: ResourceSet, agw: bool) -> ApiKeyAuth | None:
+    """None for Optional mode on Envoy, whose filter cannot express it (the status says so).
+    With ``keyHash`` the Secrets hold digests Envoy cannot compare: nobody gets in."""
     data = field.data()
-    if data.get("mode", "Strict") != "Strict":
+    if data.get("mode", "Strict") != "Strict" and not agw:
         return None
     if data.get("keyHash"):
         return ApiKeyAuth(())
+    entries = api_key_entries(field, resources)
+    return ApiKeyAuth(tuple(sorted(((k, c) for k, (c, _) in entries.items()), key=lambda i: i[1])))
+
+
+def api_key_entries(field: PolicyField, resources: ResourceSet) -> dict[str, tuple[str, str]]:
+    """key -> (client "secret/entry", its metadata as a JSON object) from the selected
+    Secrets; the first Secret (by name) and entry holding a key wins."""
+    data = field.data()
     namespace = policy_namespace(field)
     secrets: list[Secret] = []
     if data.get("secretRef"):
@@ -84,29 +98,34 @@ def api_key_auth(field: PolicyField, resources: ResourceSet) -> ApiKeyAuth | Non
             if s.metadata.namespace == namespace
             and all(s.metadata.labels.get(k) == v for k, v in selector.items())
         ]
-    credentials: dict[str, str] = {}
+    entries: dict[str, tuple[str, str]] = {}
     for secret in sorted(secrets, key=lambda s: s.metadata.name):
         for entry in sorted(secret.data.keys() | secret.string_data.keys()):
-            key = _api_key(secret.value(entry) or b"")
+            key, metadata = _api_key(secret.value(entry) or b"")
             if key:
-                credentials.setdefault(key, f"{secret.metadata.name}/{entry}")
-    return ApiKeyAuth(tuple(sorted(credentials.items(), key=lambda item: item[1])))
+                entries.setdefault(key, (f"{secret.metadata.name}/{entry}", metadata))
+    return entries
 
 
-def _api_key(content: bytes) -> str:
-    """An entry is the key itself, or JSON ``{"key": ..., "metadata": ...}``."""
+def _api_key(content: bytes) -> tuple[str, str]:
+    """An entry is the key itself, or JSON ``{"key": ..., "metadata": {...}}``: the key and
+    the metadata as canonical JSON ("{}" when none)."""
     text = content.decode("utf-8", "replace").strip()
-    if text.startswith("{"):
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            return ""
-        key = parsed.get("key") if isinstance(parsed, dict) else None
-        return key if isinstance(key, str) else ""
-    return text
+    if not text.startswith("{"):
+        return text, "{}"
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return "", "{}"
+    key = parsed.get("key") if isinstance(parsed, dict) else None
+    if not isinstance(key, str):
+        return "", "{}"
+    metadata = parsed.get("metadata")
+    metadata = metadata if isinstance(metadata, dict) else {}
+    return key, json.dumps(metadata, sort_keys=True, separators=(",", ":"))
 
 
-def _is_sha_entry(line: str) -> bool:
+def is_sha_entry(line: str) -> bool:
     """Envoy's filter verifies only ``{SHA}`` hashes; other entries cannot log in."""
     user, _, hashed = line.partition(":")
     return bool(user) and hashed.startswith("{SHA}") and len(hashed) == 33

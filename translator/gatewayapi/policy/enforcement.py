@@ -25,18 +25,13 @@ NOT_ENFORCED: frozenset[str] = frozenset(
 # Parts of enforced fields that are not enforced yet: "section.field" -> its JSON keys
 # (dotted for nested keys).
 NOT_ENFORCED_PARTS: dict[str, tuple[str, ...]] = {
-    "traffic.retry": ("precondition", "condition"),
     "traffic.extAuth": ("grpc.contextExtensions",),
-    "traffic.basicAuthentication": ("realm",),
     "traffic.apiKeyAuthentication": ("keyHash",),
     # Envoy has no setting for the largest frame.
     "frontend.http": ("http2FrameSize",),
 }
 # Values of enforced fields' settings that are not enforced yet: (path, JSON key, value).
-NOT_ENFORCED_VALUES: tuple[tuple[str, str, str], ...] = (
-    ("traffic.basicAuthentication", "mode", "Optional"),
-    ("traffic.apiKeyAuthentication", "mode", "Optional"),
-)
+NOT_ENFORCED_VALUES: tuple[tuple[str, str, str], ...] = ()
 # Parts of list items not enforced yet: (path, list key, key path within an item).
 NOT_ENFORCED_ITEM_PARTS: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
@@ -72,6 +67,15 @@ NOT_ENFORCED_ON_ENVOY: frozenset[str] = frozenset(
         "traffic.transformation",
     }
 )
+# Parts and values of fields both data planes enforce that only the agw proxy honours.
+NOT_ENFORCED_ON_ENVOY_PARTS: dict[str, tuple[str, ...]] = {
+    "traffic.basicAuthentication": ("realm",),
+    "traffic.retry": ("precondition", "condition"),
+}
+NOT_ENFORCED_ON_ENVOY_VALUES: tuple[tuple[str, str, str], ...] = (
+    ("traffic.basicAuthentication", "mode", "Optional"),
+    ("traffic.apiKeyAuthentication", "mode", "Optional"),
+)
 _NOT_ENFORCED_ON: dict[DataPlane, frozenset[str]] = {DataPlane.ENVOY: NOT_ENFORCED_ON_ENVOY}
 
 
@@ -79,6 +83,26 @@ def not_enforced_on(fields: Iterable[str], data_plane: DataPlane) -> list[str]:
     """The ``section.field`` paths among ``fields`` that ``data_plane`` does not enforce
     although agw's own proxy does, sorted."""
     return sorted(set(fields) & _NOT_ENFORCED_ON.get(data_plane, frozenset()))
+
+
+def envoy_only_parts(settings: Mapping[str, Mapping[str, str]]) -> list[str]:
+    """The ``section.field.part`` paths (and ``part=value`` settings) set in ``settings``
+    that Envoy does not enforce although agw's own proxy does, sorted."""
+    found = []
+    for path, parts in NOT_ENFORCED_ON_ENVOY_PARTS.items():
+        data = _field(settings, path)
+        found += [f"{path}.{part}" for part in parts if _has_path(data, tuple(part.split(".")))]
+    for path, key, value in NOT_ENFORCED_ON_ENVOY_VALUES:
+        data = _field(settings, path)
+        if isinstance(data, dict) and data.get(key) == value:
+            found.append(f"{path}.{key}={value}")
+    return sorted(found)
+
+
+def _field(settings: Mapping[str, Mapping[str, str]], path: str) -> object:
+    section, _, name = path.partition(".")
+    text = settings.get(section, {}).get(name)
+    return json.loads(text) if text is not None else None
 
 
 def not_enforced_on_envoy_parts(

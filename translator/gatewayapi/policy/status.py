@@ -14,6 +14,7 @@ from typing import Any
 
 from translator.gatewayapi.conditions import ConditionType, Reason
 from translator.gatewayapi.policy.enforcement import (
+    envoy_only_parts,
     not_enforced,
     not_enforced_on,
     not_enforced_on_envoy_parts,
@@ -94,17 +95,20 @@ def _reached(
     notes += sorted(outcome.notes)
     on_plane = not_enforced_on(paths, plane)
     cel_fields: list[str] = []
+    parts_on_plane: list[str] = []
     if plane is DataPlane.ENVOY:
         cel_fields, cel_notes = not_enforced_on_envoy_parts(
             prepared.settings, prepared.authorization
         )
         on_plane = sorted(set(on_plane) | set(cel_fields))
+        parts_on_plane = envoy_only_parts(prepared.settings)
         if cel_notes:
             notes.append(
                 f"needs CEL Envoy lacks, only the agw proxy enforces: {'; '.join(cel_notes)}"
             )
-    if on_plane:
-        notes.append(f"not enforced on Envoy, only by the agw proxy: {', '.join(on_plane)}")
+    if on_plane or parts_on_plane:
+        named = ", ".join(on_plane + parts_on_plane)
+        notes.append(f"not enforced on Envoy, only by the agw proxy: {named}")
     unenforced = sorted(set(unenforced) | set(on_plane))
     if prepared.invalid:
         conditions.set(ConditionType.ACCEPTED, False, Reason.INVALID, _invalid(prepared, notes))

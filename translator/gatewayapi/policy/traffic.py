@@ -116,6 +116,8 @@ def _retry(route: ir.Route, found: PolicyField, changes: _Changes) -> None:
         attempts=data.get("attempts", 1),
         status_codes=tuple(data.get("codes", ())),
         backoff_seconds=parse_duration(backoff) if backoff else None,
+        precondition=data.get("precondition"),
+        condition=data.get("condition"),
     )
     _forward_change(route, changes, retry=retry)
 
