@@ -17,10 +17,9 @@ from translator import ir, naming
 from translator.gatewayapi.backend import Backends
 from translator.gatewayapi.extauth import ext_auths_of
 from translator.gatewayapi.gateway import GatewayState
-from translator.gatewayapi.hostname import covers, specificity
 from translator.gatewayapi.httproute import TranslatedRoute, routes_for_listener
 from translator.gatewayapi.l4route import TranslatedL4Route
-from translator.gatewayapi.listener import Attachment, GatewayListener
+from translator.gatewayapi.listener import Attachment, GatewayListener, most_specific_listener
 from translator.gatewayapi.session import session_kinds_of
 from translator.memo import IdentityMemo
 
@@ -200,7 +199,7 @@ class _Assembler:
             names = [
                 h
                 for h in attachment.hostnames
-                if h not in claimed and _most_specific(on_port, h) is listener
+                if h not in claimed and most_specific_listener(on_port, h) is listener
             ]
             if not names:
                 continue
@@ -297,7 +296,7 @@ def _virtual_hosts(
         scheme = _SCHEME[listener.protocol]
         for attachment in listener.attachments.values():
             for hostname in attachment.hostnames:
-                if _most_specific(on_port, hostname) is not listener:
+                if most_specific_listener(on_port, hostname) is not listener:
                     continue
                 by_host[hostname].extend(cache.routes(attachment.route, listener.port, scheme))
     return tuple(
@@ -308,16 +307,6 @@ def _virtual_hosts(
         )
         for hostname in sorted(by_host)
     )
-
-
-def _most_specific(listeners: Sequence[GatewayListener], hostname: str) -> GatewayListener | None:
-    best: GatewayListener | None = None
-    for listener in listeners:
-        if covers(listener.hostname, hostname) and (
-            best is None or specificity(listener.hostname) > specificity(best.hostname)
-        ):
-            best = listener
-    return best
 
 
 def _used_clusters(

@@ -8,6 +8,7 @@ from typing import Any
 
 from translator.gatewayapi.certificate import CertificateProblem, resolve_certificate
 from translator.gatewayapi.conditions import ConditionType, Reason
+from translator.gatewayapi.hostname import covers, specificity
 from translator.gatewayapi.owner import ListenerOwner
 from translator.gatewayapi.referencegrant import ReferenceGrants
 from translator.gatewayapi.status import GATEWAY_GROUP, ListenerStatus
@@ -229,3 +230,17 @@ def _conflict_with(listener: GatewayListener, earlier: Sequence[GatewayListener]
         if other.hostname == listener.hostname:
             return Reason.HOSTNAME_CONFLICT
     return None
+
+
+def most_specific_listener(
+    listeners: Sequence[GatewayListener], hostname: str
+) -> GatewayListener | None:
+    """The listener whose hostname covers ``hostname`` most specifically: listener isolation
+    gives a hostname's routes to that listener alone."""
+    best: GatewayListener | None = None
+    for listener in listeners:
+        if covers(listener.hostname, hostname) and (
+            best is None or specificity(listener.hostname) > specificity(best.hostname)
+        ):
+            best = listener
+    return best

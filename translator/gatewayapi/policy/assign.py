@@ -8,13 +8,11 @@ IR objects as they were."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from typing import Any
 
 from translator import ir, naming
 from translator.gatewayapi.gateway import GatewayState
-from translator.gatewayapi.hostname import covers, specificity
-from translator.gatewayapi.listener import GatewayListener
+from translator.gatewayapi.listener import GatewayListener, most_specific_listener
 from translator.gatewayapi.policy.merge import Merger
 from translator.gatewayapi.policy.targets import (
     AttachKey,
@@ -63,7 +61,7 @@ class Assigner:
     ) -> ir.RouteConfig:
         hosts = []
         for host in config.virtual_hosts:
-            listener = _most_specific(candidates, host.domains[0])
+            listener = most_specific_listener(candidates, host.domains[0])
             if listener is None:
                 hosts.append(host)
                 continue
@@ -184,13 +182,3 @@ def _listeners_by_route_config(state: GatewayState) -> dict[str, list[GatewayLis
             continue
         found.setdefault(name, []).append(listener)
     return found
-
-
-def _most_specific(listeners: Sequence[GatewayListener], hostname: str) -> GatewayListener | None:
-    best: GatewayListener | None = None
-    for listener in listeners:
-        if covers(listener.hostname, hostname) and (
-            best is None or specificity(listener.hostname) > specificity(best.hostname)
-        ):
-            best = listener
-    return best
