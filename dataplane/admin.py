@@ -244,6 +244,7 @@ class ProxyCollector(Collector):
                 f"agw_proxy_{name}", name.replace("_", " "), value=counters.get(name, 0)
             )
         yield from latency_metrics(counters)
+        yield labelled_requests_metric(counters)
         yield GaugeMetricFamily("agw_proxy_ready", "1 when /ready is 200", value=admin.is_ready)
         yield GaugeMetricFamily(
             "agw_proxy_workers_running", "live worker processes", value=admin.runtime.running()
@@ -252,6 +253,19 @@ class ProxyCollector(Collector):
             "agw_proxy_worker_restarts", "workers restarted", value=admin.runtime.restarts
         )
         yield from _xds_metrics(admin.client)
+
+
+def labelled_requests_metric(counters: Snapshot) -> Metric:
+    """Requests by listener and the labels of AgentgatewayPolicy frontend.metrics. Each
+    listener may label differently, so samples carry their own label names (the text format
+    allows it; prometheus_client escapes the values)."""
+    metric = Metric(
+        "agw_requests_labelled", "requests by listener and frontend.metrics labels", "counter"
+    )
+    for listener, labels, count in counters.get("labelled", ()):
+        values = {"listener": listener, **{name: value for name, value in labels}}
+        metric.add_sample("agw_requests_labelled_total", values, count)
+    return metric
 
 
 def latency_metrics(counters: Snapshot) -> Iterator[Metric]:

@@ -14,6 +14,7 @@ class ProxyStats:
     __slots__ = (
         "downstream_connections_active",
         "downstream_connections_total",
+        "labelled_requests",
         "requests",
         "tcp_bytes_received",
         "tcp_bytes_sent",
@@ -32,6 +33,9 @@ class ProxyStats:
     def __init__(self) -> None:
         # (route name, cluster name or "", status) -> count
         self.requests: defaultdict[tuple[str, str, int], int] = defaultdict(int)
+        # (listener, ((label name, value), ...)) -> count, for AgentgatewayPolicy
+        # frontend.metrics; dataplane.request_metrics bounds how many keys there are.
+        self.labelled_requests: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
         self.downstream_connections_active = 0
         self.downstream_connections_total = 0
         self.upstream_connect_failures = 0

@@ -45,6 +45,11 @@ from dataplane.config.ratelimit_global import (
     compile_rate_limit_filter,
     is_rate_limit_filter,
 )
+from dataplane.config.request_metrics import (
+    RequestMetricsConfig,
+    compile_request_metrics,
+    is_request_metrics_filter,
+)
 from dataplane.config.route import CORS_FILTER, locate, websocket_setting
 from dataplane.config.session import STATEFUL_SESSION_FILTER, check_session_filter
 from dataplane.config.support import check_fields
@@ -117,6 +122,8 @@ class HttpSettings:
     jwt_authn: JwtAuthnConfig | None = None
     # ratelimit filters (global rate limits) in chain order.
     rate_limits: tuple[RateLimitFilter, ...] = ()
+    # agw's request-metrics filter (AgentgatewayPolicy frontend.metrics), when in the chain.
+    request_metrics: RequestMetricsConfig | None = None
 
     @property
     def rewrites_request_head(self) -> bool:
@@ -403,6 +410,14 @@ def _http_settings(manager: Any, inline_routes: dict[str, Any]) -> HttpSettings:
         rate_limits=tuple(
             compile_rate_limit_filter(f) for f in manager.http_filters if is_rate_limit_filter(f)
         ),
+        request_metrics=next(
+            (
+                compile_request_metrics(f)
+                for f in manager.http_filters
+                if is_request_metrics_filter(f)
+            ),
+            None,
+        ),
     )
 
 
@@ -427,6 +442,8 @@ def _check_http_filters(filters: Any) -> bool:
             continue  # routes bring their settings
         if is_auth_filter(http_filter):
             continue  # checked by check_auth_filter
+        if is_request_metrics_filter(http_filter):
+            continue  # compiled by compile_request_metrics
         if http_filter.name == STATEFUL_SESSION_FILTER:
             check_session_filter(http_filter.typed_config)
             continue  # routes turn sessions on

@@ -33,6 +33,7 @@ from dataplane.http1.wire import (
     chunk,
 )
 from dataplane.request import RequestHead
+from dataplane.request_metrics import count_labelled_request
 from dataplane.session import sticky_pick
 from dataplane.upstream.connection import UpstreamConnection
 from dataplane.upstream.mirror import MirrorRequest
@@ -453,4 +454,11 @@ class Exchange(ExchangeState):
         chain = self.chain
         if chain is not None and chain.access_log is not None:
             recovery.log_access(self, chain.access_log)
+        metrics = chain.settings.request_metrics if chain is not None else None
+        if chain is not None and metrics is not None:
+            peer = self.conn.peer.decode("latin-1")
+            listener = chain.settings.stat_prefix
+            count_labelled_request(
+                stats, listener, metrics, self.head, self.protocol_name, self.status, peer
+            )
         self.conn.exchange_finished(self, close)

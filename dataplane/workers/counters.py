@@ -2,10 +2,11 @@
 then; the parent adds the snapshots of every worker, and keeps what workers that exited had
 counted so that totals never go backwards when a worker is replaced.
 
-A snapshot is JSON: ``requests`` is a list of ``[route, cluster, code, count]``; the other
-counters are integers; gauges (``GAUGES``) count only for live workers. ``latency`` maps a
-cluster to ``{"counts": [...], "sum": seconds}``, the counts per bucket of
-``latency_bounds`` (the last bucket is above every bound, counts are not cumulative).
+A snapshot is JSON: ``requests`` is a list of ``[route, cluster, code, count]``;
+``labelled`` is a list of ``[listener, [[name, value], ...], count]`` (AgentgatewayPolicy
+frontend.metrics); the other counters are integers; gauges (``GAUGES``) count only for live
+workers. ``latency`` maps a cluster to ``{"counts": [...], "sum": seconds}``, the counts per
+bucket of ``latency_bounds`` (the last bucket is above every bound, counts are not cumulative).
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ Snapshot = dict[str, Any]
 def take_snapshot(stats: ProxyStats) -> Snapshot:
     requests = [[route, cluster, code, n] for (route, cluster, code), n in stats.requests.items()]
     snapshot: Snapshot = {"requests": requests}
+    if stats.labelled_requests:
+        snapshot["labelled"] = [
+            [listener, [list(pair) for pair in labels], n]
+            for (listener, labels), n in stats.labelled_requests.items()
+        ]
     for name in COUNTERS + GAUGES:
         snapshot[name] = int(getattr(stats, name))
     # The upstream latency histogram is read only where the request path records one:
@@ -72,7 +78,11 @@ def _sum(snapshots: Iterable[Snapshot]) -> Snapshot:
     result = _empty()
     requests: dict[tuple[str, str, int], int] = {}
     latency: dict[str, dict[str, Any]] = {}
+    labelled: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
     for snapshot in snapshots:
+        for listener, labels, count in snapshot.get("labelled", ()):
+            label_key = (str(listener), tuple((str(k), str(v)) for k, v in labels))
+            labelled[label_key] = labelled.get(label_key, 0) + int(count)
         for route, cluster, code, count in snapshot.get("requests", ()):
             key = (str(route), str(cluster), int(code))
             requests[key] = requests.get(key, 0) + int(count)
@@ -87,6 +97,11 @@ def _sum(snapshots: Iterable[Snapshot]) -> Snapshot:
     result["requests"] = [[*key, count] for key, count in sorted(requests.items())]
     if latency:
         result["latency"] = latency
+    if labelled:
+        result["labelled"] = [
+            [listener, [list(pair) for pair in labels], count]
+            for (listener, labels), count in sorted(labelled.items())
+        ]
     return result
 
 

@@ -63,6 +63,13 @@ class AccessLogPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricLabel:
+    name: str
+    # CEL; its value labels the agw proxy's request counter under ``name``.
+    expression: str
+
+
+@dataclass(frozen=True, slots=True)
 class FrontendConnection:
     """What a Gateway's frontend policy asks of every listener."""
 
@@ -72,3 +79,6 @@ class FrontendConnection:
     access_log: AccessLogPolicy | None = None
     # A PROXY protocol header: None not expected, True required, False read when present.
     proxy_protocol_required: bool | None = None
+    # Extra request-counter labels; only the agw proxy counts them (stage 1 drops them for
+    # Envoy gateways).
+    metric_labels: tuple[MetricLabel, ...] = ()

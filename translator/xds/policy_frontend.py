@@ -26,6 +26,7 @@ from translator.ir.connection import (
 from translator.xds.access_log import build_access_log
 from translator.xds.extensions import HTTP_CONNECTION_MANAGER, pack
 from translator.xds.policy_backend import duration, whole_seconds
+from translator.xds.policy_metrics import add_request_metrics_filter
 
 PROXY_PROTOCOL = "envoy.filters.listener.proxy_protocol"
 _TLS_VERSIONS = {
@@ -57,7 +58,7 @@ def apply_frontend_connection(built: Any, connection: FrontendConnection) -> Non
             _apply_tls(chain, connection.tls)
         for network_filter in chain.filters:
             if network_filter.name == HTTP_CONNECTION_MANAGER and (
-                http is not None or connection.access_log is not None
+                http is not None or connection.access_log is not None or connection.metric_labels
             ):
                 manager = hcm_pb2.HttpConnectionManager()
                 network_filter.typed_config.Unpack(manager)
@@ -65,6 +66,8 @@ def apply_frontend_connection(built: Any, connection: FrontendConnection) -> Non
                     _apply_http(manager, http)
                 if connection.access_log is not None:
                     manager.access_log.append(build_access_log(connection.access_log))
+                if connection.metric_labels:
+                    add_request_metrics_filter(manager, connection.metric_labels)
                 network_filter.typed_config.Pack(manager)
 
 

@@ -22,7 +22,7 @@ from translator.gatewayapi.policy.extauth_policy import (
     apply_policy_ext_auth,
     drop_unresolved_ext_auth,
 )
-from translator.gatewayapi.policy.frontend import fold_frontend_policy
+from translator.gatewayapi.policy.frontend import drop_metric_labels, fold_frontend_policy
 from translator.gatewayapi.policy.jwks import apply_remote_jwks
 from translator.gatewayapi.policy.merge import Merger
 from translator.gatewayapi.policy.ratelimit_global import apply_global_rate_limits
@@ -83,6 +83,10 @@ def apply_agentgateway_policies(
         for key, gateway in assigned.items()
     }
     assigned = {key: apply_policy_ext_auth(gw, resources) for key, gw in assigned.items()}
+    assigned = {
+        key: drop_metric_labels(gw) if plane_of(key) is DataPlane.ENVOY else gw
+        for key, gw in assigned.items()
+    }
     for entry in prepared:
         status = policy_status(entry, merger, controller_name, data_plane_of)
         if status is not None:

@@ -17,7 +17,6 @@ from translator.options import DataPlane
 NOT_ENFORCED: frozenset[str] = frozenset(
     {
         "frontend.tracing",
-        "frontend.metrics",
     }
 )
 
@@ -34,6 +33,12 @@ NOT_ENFORCED_PARTS: dict[str, tuple[str, ...]] = {
 NOT_ENFORCED_VALUES: tuple[tuple[str, str, str], ...] = ()
 # Parts of list items not enforced yet: (path, list key, key path within an item).
 NOT_ENFORCED_ITEM_PARTS: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+# Parts that always serialize (list defaults) but are not enforced when non-empty:
+# (path, key path).
+NOT_ENFORCED_NONEMPTY: tuple[tuple[str, tuple[str, ...]], ...] = (
+    # Request metrics have no default labels to remove.
+    ("frontend.metrics", ("attributes", "remove")),
+)
 
 
 def not_enforced_parts(settings: Mapping[str, Mapping[str, str]]) -> list[str]:
@@ -57,7 +62,18 @@ def not_enforced_parts(settings: Mapping[str, Mapping[str, str]]) -> list[str]:
         items = json.loads(text).get(key, ()) if text is not None else ()
         if any(_has_path(item, within) for item in items):
             found.append(f"{path}.{key}[].{'.'.join(within)}")
+    for path, keys in NOT_ENFORCED_NONEMPTY:
+        if _value_at(_field(settings, path), keys):
+            found.append(f"{path}.{'.'.join(keys)}")
     return sorted(found)
+
+
+def _value_at(data: object, path: tuple[str, ...]) -> object:
+    for key in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
 
 
 # Fields only the agw proxy enforces (Envoy has no filter for them): a policy that reaches a
@@ -65,6 +81,8 @@ def not_enforced_parts(settings: Mapping[str, Mapping[str, str]]) -> list[str]:
 NOT_ENFORCED_ON_ENVOY: frozenset[str] = frozenset(
     {
         "traffic.transformation",
+        # Envoy's stats cannot take labels computed by CEL per request.
+        "frontend.metrics",
     }
 )
 # Parts and values of fields both data planes enforce that only the agw proxy honours.

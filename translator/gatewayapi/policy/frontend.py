@@ -15,6 +15,7 @@ from translator.ir.connection import (
     DownstreamHttp,
     DownstreamTlsParams,
     FrontendConnection,
+    MetricLabel,
 )
 from translator.ir.policy import FrontendPolicy
 from translator.model.duration import parse_duration
@@ -43,6 +44,7 @@ def frontend_connection(policy: FrontendPolicy) -> FrontendConnection:
     tcp = policy.get("tcp")
     access_log = policy.get("accessLog")
     proxy = policy.get("proxyProtocol")
+    metrics = policy.get("metrics")
     return FrontendConnection(
         tls=_tls(tls.data()) if tls is not None else None,
         http=_http(http.data()) if http is not None else None,
@@ -51,7 +53,24 @@ def frontend_connection(policy: FrontendPolicy) -> FrontendConnection:
         proxy_protocol_required=(
             proxy.data().get("mode", "Strict") == "Strict" if proxy is not None else None
         ),
+        metric_labels=_metric_labels(metrics.data()) if metrics is not None else (),
     )
+
+
+def _metric_labels(settings: dict[str, Any]) -> tuple[MetricLabel, ...]:
+    attributes = settings.get("attributes") or {}
+    return tuple(
+        MetricLabel(item["name"], item["expression"]) for item in attributes.get("add", ())
+    )
+
+
+def drop_metric_labels(gateway: ir.GatewayIR) -> ir.GatewayIR:
+    """``gateway`` without metric labels (for Envoy, which cannot label stats by CEL; the
+    policy status says so); the same object when it has none."""
+    listeners = tuple(_without_metric_labels(listener) for listener in gateway.listeners)
+    if all(a is b for a, b in zip(listeners, gateway.listeners, strict=True)):
+        return gateway
+    return dataclasses.replace(gateway, listeners=listeners)
 
 
 def _tls(settings: dict[str, Any]) -> DownstreamTlsParams:
@@ -93,3 +112,11 @@ def _access_log(settings: dict[str, Any]) -> AccessLogPolicy:
         ),
         remove=tuple(attributes.get("remove", ())),
     )
+
+
+def _without_metric_labels(listener: ir.Listener) -> ir.Listener:
+    connection = listener.connection
+    if connection is None or not connection.metric_labels:
+        return listener
+    rest = dataclasses.replace(connection, metric_labels=())
+    return dataclasses.replace(listener, connection=None if rest == FrontendConnection() else rest)

@@ -1,0 +1,67 @@
+"""Count a finished request under the labels of its chain's request-metrics filter
+(AgentgatewayPolicy ``frontend.metrics``), in ``ProxyStats.labelled_requests``.
+
+Each label is a CEL expression over ``request``, ``response`` (its status) and ``source``; an
+expression that fails, or yields no string, number or boolean, gives "". Cardinality is
+bounded per worker: once ``MAX_LABEL_SETS`` distinct label sets exist, a request with a new
+set is counted with every value replaced by ``"overflow"`` (the listener label is kept), so a
+label fed from, say, a client-chosen header cannot grow the proxy's memory without limit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from cel import Activation, EvaluationError
+from dataplane.cel.facts import HeadFacts, PeerAddress
+from dataplane.config.request_metrics import MetricLabelProgram, RequestMetricsConfig
+from dataplane.request import RequestHead
+from dataplane.stats import ProxyStats
+
+MAX_LABEL_SETS = 1000
+OVERFLOW = "overflow"
+
+
+class _Response:
+    """The response as a metric label sees it: its status (headers are not kept)."""
+
+    __slots__ = ("code",)
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+    def header_items(self) -> Iterable[tuple[str, str]]:
+        return ()
+
+
+def count_labelled_request(
+    stats: ProxyStats,
+    listener: str,
+    config: RequestMetricsConfig,
+    head: RequestHead,
+    protocol: str,
+    status: int,
+    peer: str,
+) -> None:
+    activation = Activation(
+        HeadFacts(head, protocol), response=_Response(status), source=PeerAddress(peer, 0)
+    )
+    values = tuple((label.name, _value(label, activation)) for label in config.labels)
+    key = (listener, values)
+    counts = stats.labelled_requests
+    if key not in counts and len(counts) >= MAX_LABEL_SETS:
+        key = (listener, tuple((name, OVERFLOW) for name, _ in values))
+    counts[key] = counts.get(key, 0) + 1
+
+
+def _value(label: MetricLabelProgram, activation: Activation) -> str:
+    if label.program is None:
+        return ""
+    try:
+        value = label.program.evaluate(activation)
+    except EvaluationError:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    return ""
