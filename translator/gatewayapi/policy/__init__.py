@@ -16,6 +16,7 @@ from translator.gatewayapi.policy.auth import apply_auth
 from translator.gatewayapi.policy.auth_options import note_unverifiable_users
 from translator.gatewayapi.policy.backend_refs import note_unresolved_backend_refs
 from translator.gatewayapi.policy.backend_route import fold_backend_route_settings
+from translator.gatewayapi.policy.backendref import note_unresolved_services
 from translator.gatewayapi.policy.cel_check import drop_invalid_expressions
 from translator.gatewayapi.policy.connection import fold_backend_policies
 from translator.gatewayapi.policy.extauth_policy import (
@@ -52,6 +53,7 @@ def apply_agentgateway_policies(
     for entry in prepared:
         drop_unresolved_ext_auth(entry, resources)
         note_unresolved_backend_refs(entry, resources)
+        note_unresolved_services(entry, resources)
         note_unverifiable_users(entry, resources)
         resolve_targets(entry, resources, states)
     merger = Merger(index_attachments(prepared))
