@@ -4,25 +4,12 @@ whether the request is logged at all, and the configured attributes replace the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from cel import Activation, EvaluationError, Value
-from dataplane.cel.facts import HeadFacts
+from dataplane.cel.facts import HeadFacts, StatusFacts
 from dataplane.config.access_log import AccessLogShape
 from dataplane.request import RequestHead
-
-
-class _Response:
-    """The response as CEL sees it in a log line: its status (headers are not kept)."""
-
-    __slots__ = ("code",)
-
-    def __init__(self, code: int) -> None:
-        self.code = code
-
-    def header_items(self) -> Iterable[tuple[str, str]]:
-        return ()
 
 
 def shape_line(
@@ -33,7 +20,7 @@ def shape_line(
     status: int,
 ) -> dict[str, Any] | None:
     """The attributes to log, or None when the filter drops the request."""
-    activation = Activation(HeadFacts(head, protocol), response=_Response(status))
+    activation = Activation(HeadFacts(head, protocol), response=StatusFacts(status))
     if shape.filter is not None:
         try:
             if shape.filter.evaluate(activation) is not True:

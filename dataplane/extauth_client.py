@@ -10,25 +10,20 @@ so a busy route does not pay a handshake per request.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from typing import Any
 
 import httptools
 
 from dataplane.errors import AuthServiceError, GrpcCallError
-from dataplane.grpc_unary import MAX_READS, MAX_RESPONSE_BYTES, GrpcUnaryClient
+from dataplane.grpc_unary import MAX_READS, MAX_RESPONSE_BYTES, GrpcAnswer, GrpcUnaryClient
 
 CHECK_PATH = b"/envoy.service.auth.v3.Authorization/Check"
 
 Fields = list[tuple[bytes, bytes]]
 
 
-@dataclass(frozen=True, slots=True)
-class AuthAnswer:
-    status: int
-    headers: Fields = field(default_factory=list)
-    body: bytes = b""
-    trailers: Fields = field(default_factory=list)
+# An authorization service's answer, gRPC or HTTP: status, headers, body, trailers.
+AuthAnswer = GrpcAnswer
 
 
 class GrpcAuthClient:
@@ -43,7 +38,7 @@ class GrpcAuthClient:
             answer = await self._client.call(host, port, authority, CHECK_PATH, message)
         except GrpcCallError as error:
             raise AuthServiceError(f"authorization service: {error}") from None
-        return AuthAnswer(answer.status, answer.headers, answer.body, answer.trailers)
+        return answer
 
     def close(self) -> None:
         self._client.close()

@@ -9,28 +9,14 @@ label fed from, say, a client-chosen header cannot grow the proxy's memory witho
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from cel import Activation, EvaluationError
-from dataplane.cel.facts import HeadFacts, PeerAddress
+from dataplane.cel.facts import HeadFacts, PeerAddress, StatusFacts
 from dataplane.config.request_metrics import MetricLabelProgram, RequestMetricsConfig
 from dataplane.request import RequestHead
 from dataplane.stats import ProxyStats
 
 MAX_LABEL_SETS = 1000
 OVERFLOW = "overflow"
-
-
-class _Response:
-    """The response as a metric label sees it: its status (headers are not kept)."""
-
-    __slots__ = ("code",)
-
-    def __init__(self, code: int) -> None:
-        self.code = code
-
-    def header_items(self) -> Iterable[tuple[str, str]]:
-        return ()
 
 
 def count_labelled_request(
@@ -43,7 +29,7 @@ def count_labelled_request(
     peer: str,
 ) -> None:
     activation = Activation(
-        HeadFacts(head, protocol), response=_Response(status), source=PeerAddress(peer, 0)
+        HeadFacts(head, protocol), response=StatusFacts(status), source=PeerAddress(peer, 0)
     )
     values = tuple((label.name, _value(label, activation)) for label in config.labels)
     key = (listener, values)

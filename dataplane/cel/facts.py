@@ -1,4 +1,4 @@
-"""``RequestHead`` and connection addresses as the ``cel`` package's ``RequestFacts``/``PeerFacts``.
+"""``RequestHead``, connection addresses and a bare status as the ``cel`` package's facts.
 
 The head keeps raw bytes; CEL sees text. Decoding happens only for what an expression reads:
 the attributes are properties, and the header list is decoded when ``request.headers`` is
@@ -7,7 +7,7 @@ first used. Latin-1 is the decoding HTTP/1.1 allows for field values and never f
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from cel import Value
 from dataplane.request import RequestHead
@@ -70,3 +70,16 @@ class PeerAddress:
 
     def tls_facts(self) -> Mapping[str, Value]:
         return self._tls
+
+
+class StatusFacts:
+    """A response as CEL sees it once it is over (access logs, metric labels): its status
+    code; its headers are not kept."""
+
+    __slots__ = ("code",)
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+    def header_items(self) -> Iterable[tuple[str, str]]:
+        return ()
