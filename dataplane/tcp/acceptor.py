@@ -25,11 +25,10 @@ from dataplane.clock import Clock
 from dataplane.config.connection import ProxyMode
 from dataplane.config.listener import ListenerConfig
 from dataplane.sni import MAX_CLIENT_HELLO, ClientHello, Verdict, inspect_client_hello
+from dataplane.tcp.peek import PeekedConnection
 from dataplane.tcp.proxy_header import ProxyHeaderRead
 
 LISTEN_BACKLOG = 1024
-_FIRST_RETRY = 0.001
-_LAST_RETRY = 0.05
 # After an accept error such as EMFILE, wait before accepting again rather than spin.
 _ACCEPT_BACKOFF = 0.1
 
@@ -51,7 +50,7 @@ class StreamAcceptor:
         self.loop = owner.loop
         self.sock = sock
         self.closed = False
-        self.inspections: set[_Inspection | ProxyHeaderRead] = set()
+        self.inspections: set[PeekedConnection] = set()
         self.handovers: set[asyncio.Task[None]] = set()
         self.task: asyncio.Task[None] | None = None
 
@@ -130,48 +129,17 @@ class StreamAcceptor:
         self.sock.close()
 
 
-class _Inspection:
+class _Inspection(PeekedConnection):
     """One accepted connection whose ClientHello is not complete yet."""
 
-    __slots__ = ("acceptor", "connection", "delay", "retry", "started")
+    __slots__ = ()
+    LIMIT = MAX_CLIENT_HELLO
 
-    def __init__(self, acceptor: StreamAcceptor, connection: socket.socket) -> None:
-        self.acceptor = acceptor
-        self.connection = connection
-        self.started = acceptor.owner.clock.now
-        self.delay = _FIRST_RETRY
-        self.retry: asyncio.TimerHandle | None = None
-
-    def arm(self) -> None:
-        self.retry = None
-        self.acceptor.loop.add_reader(self.connection.fileno(), self._readable)
-
-    def _readable(self) -> None:
-        try:
-            data = self.connection.recv(MAX_CLIENT_HELLO, socket.MSG_PEEK)
-        except BlockingIOError:
-            return
-        except OSError:
-            self.abandon()
-            return
-        if not data:
-            self.abandon()
-            return
+    def examine(self, data: bytes) -> bool:
         verdict = inspect_client_hello(data)
-        loop = self.acceptor.loop
-        loop.remove_reader(self.connection.fileno())
         if verdict is Verdict.INCOMPLETE and len(data) < MAX_CLIENT_HELLO:
-            self.retry = loop.call_later(self.delay, self.arm)
-            self.delay = min(self.delay * 2, _LAST_RETRY)
-            return
+            return False
         self.acceptor.inspections.discard(self)
         server_name = verdict.server_name if isinstance(verdict, ClientHello) else None
         self.acceptor.dispatch(self.connection, server_name)
-
-    def abandon(self) -> None:
-        self.acceptor.inspections.discard(self)
-        if self.retry is not None:
-            self.retry.cancel()
-        else:
-            self.acceptor.loop.remove_reader(self.connection.fileno())
-        self.connection.close()
+        return True
