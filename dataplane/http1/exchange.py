@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING, cast
 
 from dataplane import cors, extauth, policy_auth, retry_conditions, traffic, transformation
-from dataplane.config.header_mutation import HeaderOps
+from dataplane.config.header_mutation import HeaderOps, apply_ops
 from dataplane.config.route_table import (
     ForwardAction,
     RedirectAction,
@@ -398,6 +398,17 @@ class Exchange(ExchangeState):
         return upstream.last_active if upstream is not None else 0.0
 
     # Endings
+
+    def upstream_response_headers(self, status: int, headers: Fields) -> Fields | None:
+        """The upstream response's headers after the backend's header operations and the
+        response transformation; None when the transformation answered itself."""
+        assert self.backend is not None
+        if self.backend.response_ops:
+            headers = list(headers)
+            apply_ops(self.backend.response_ops, headers)
+        if self.response_transform is not None:
+            return transformation.response_headers(self, status, headers)
+        return headers
 
     def local_reply(
         self,

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dataplane import transformation
-from dataplane.config.header_mutation import HeaderOps, apply_ops
+from dataplane.config.header_mutation import HeaderOps
 from dataplane.config.listener import ServerHeader
 from dataplane.http1 import local_reply as replies
 from dataplane.http1 import recovery
@@ -35,15 +34,9 @@ class Http1Exchange(Exchange):
         self.status = status
         chain = self.chain
         assert chain is not None and self.backend is not None
-        headers = response.headers
-        if self.backend.response_ops:
-            headers = list(headers)
-            apply_ops(self.backend.response_ops, headers)
-        if self.response_transform is not None:
-            transformed = transformation.response_headers(self, status, headers)
-            if transformed is None:
-                return  # answered with the transformation's body
-            headers = transformed
+        headers = self.upstream_response_headers(status, response.headers)
+        if headers is None:
+            return  # answered with the transformation's body
         parts = [_STATUS_LINES.get(status) or status_line(status)]
         parts += [name + b": " + value + CRLF for name, value in headers]
         server_mode = chain.settings.server_header

@@ -11,7 +11,6 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
-from dataplane import transformation
 from dataplane.config.header_mutation import HeaderOps, apply_ops
 from dataplane.config.listener import ServerHeader
 from dataplane.http1 import local_reply as replies
@@ -58,15 +57,9 @@ class Http2Exchange(Exchange):
         chain = self.chain
         assert chain is not None and self.backend is not None
         fields = [status_field(status)]
-        headers = response.headers
-        if self.backend.response_ops:
-            headers = list(headers)
-            apply_ops(self.backend.response_ops, headers)
-        if self.response_transform is not None:
-            transformed = transformation.response_headers(self, status, headers)
-            if transformed is None:
-                return  # answered with the transformation's body
-            headers = transformed
+        headers = self.upstream_response_headers(status, response.headers)
+        if headers is None:
+            return  # answered with the transformation's body
         fields += headers
         server_mode = chain.settings.server_header
         if server_mode is ServerHeader.OVERWRITE or response.server is None:
