@@ -29,6 +29,7 @@ from tests.dataplane.test_l4_config import (
     tcp_chain,
     tcp_proxy,
 )
+from tests.envoy_harness import wait_for
 
 DEADLINE = 5.0
 
@@ -184,13 +185,6 @@ def _only_session(proxy: Proxy) -> TcpSession:
     return session
 
 
-async def _until(condition: Callable[[], bool], what: str) -> None:
-    deadline = asyncio.get_running_loop().time() + DEADLINE
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
-
-
 async def test_large_transfer_pauses_the_client_and_arrives_whole(
     proxy: Proxy, stream_backends: StartBackend
 ) -> None:
@@ -199,12 +193,18 @@ async def test_large_transfer_pauses_the_client_and_arrives_whole(
     payload = bytes(range(256)) * (32 * 1024 * 4)  # 32 MiB
     reader, writer = await asyncio.open_connection(PROXY_HOST, port)
     sent = asyncio.create_task(_send_all(writer, payload))
-    await _until(lambda: bool(proxy.listeners) and _has_session(proxy), "the session")
+    await wait_for(
+        lambda: bool(proxy.listeners) and _has_session(proxy),
+        timeout=DEADLINE,
+        message="the session",
+    )
     session = _only_session(proxy)
-    await _until(lambda: session.upstream is not None, "the upstream")
+    await wait_for(lambda: session.upstream is not None, timeout=DEADLINE, message="the upstream")
     assert session.downstream is not None and session.upstream is not None
     # The sink reads nothing: the proxy stops reading the client once its buffer is full.
-    await _until(lambda: not session.downstream.is_reading(), "backpressure")  # type: ignore[union-attr]
+    await wait_for(
+        lambda: not session.downstream.is_reading(), timeout=DEADLINE, message="backpressure"
+    )  # type: ignore[union-attr]
     assert not sent.done()
     assert session.upstream.get_write_buffer_size() <= (1 << 20) + (1 << 18)
     sink.release.set()
@@ -250,7 +250,11 @@ async def test_backend_closing_first_closes_the_client(
     reply = await asyncio.wait_for(reader.read(), DEADLINE)
     assert reply == f"{hashlib.sha256(b'abc').hexdigest()} 3".encode()
     writer.close()
-    await _until(lambda: proxy.stats.tcp_connections_active == 0, "the session to end")
+    await wait_for(
+        lambda: proxy.stats.tcp_connections_active == 0,
+        timeout=DEADLINE,
+        message="the session to end",
+    )
 
 
 async def test_cluster_without_endpoints_or_unknown_closes_at_once(proxy: Proxy) -> None:

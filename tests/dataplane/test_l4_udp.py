@@ -30,6 +30,7 @@ from tests.dataplane.test_l4_config import (
 from tests.dataplane.test_l4_tcp import StartBackend, exchange  # the fixture
 from tests.dataplane.test_l4_tcp import fast_proxy as fast_proxy
 from tests.dataplane.test_l4_tcp import stream_backends as stream_backends  # the fixture
+from tests.envoy_harness import wait_for
 
 DEADLINE = 5.0
 
@@ -127,20 +128,17 @@ async def test_sessions_per_client_and_weights(proxy: Proxy, udp_backends: Any) 
         client.close()
 
 
-async def _until(condition: Callable[[], bool], what: str) -> None:
-    deadline = asyncio.get_running_loop().time() + DEADLINE
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
-
-
 async def test_idle_session_expires(fast_proxy: Proxy, udp_backends: Any) -> None:
     a, b = await udp_backends("a"), await udp_backends("b")
     address = await serve_udp(fast_proxy, [(*a.address, 1), (*b.address, 1)], idle=0.2)
     client = Client(address)
     assert (await client.ask())[0] == b"a:hi"
     assert fast_proxy.stats.udp_sessions_active == 1
-    await _until(lambda: fast_proxy.stats.udp_sessions_active == 0, "the session to expire")
+    await wait_for(
+        lambda: fast_proxy.stats.udp_sessions_active == 0,
+        timeout=DEADLINE,
+        message="the session to expire",
+    )
     # A new session goes to the next endpoint in the schedule.
     assert (await client.ask())[0] == b"b:hi"
     assert fast_proxy.stats.udp_sessions_total == 2
@@ -164,7 +162,11 @@ async def test_cluster_without_endpoints_drops(proxy: Proxy) -> None:
     client = Client(address)
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(client.ask(), 0.3)
-    await _until(lambda: proxy.stats.udp_datagrams_dropped == 1, "the drop to be counted")
+    await wait_for(
+        lambda: proxy.stats.udp_datagrams_dropped == 1,
+        timeout=DEADLINE,
+        message="the drop to be counted",
+    )
     client.close()
 
 
