@@ -41,7 +41,7 @@ from controlplane.deployer import (
     desired_state,
     listener_set_ports,
     secure_xds,
-    service_addresses,
+    services_addresses,
 )
 from controlplane.sources.kube import KubeApiError, PermissionDenied
 from controlplane.xds.auth import Authenticator
@@ -87,26 +87,6 @@ async def xds_serving(api: ApiClient, namespace: str, settings: ProvisionSetting
         raise failure(error.status or 0, "get or create", resource, str(error.reason)) from None
     log.info("xDS uses TLS; proxies authenticate with ServiceAccount tokens")
     return XdsServing(security.settings, security.credentials, security.authenticator)
-
-
-def live_addresses(
-    services: dict[str, tuple[str, str]], lookup: ServiceLookup
-) -> dict[str, Addresses]:
-    """Per Gateway ("namespace/name"), the addresses its Service has now; Gateways whose
-    Service has none (yet) are left out."""
-    found: dict[str, Addresses] = {}
-    for gateway, (namespace, name) in services.items():
-        service = lookup(namespace, name)
-        if service is None:
-            continue
-        manifest = {
-            "spec": service.spec.model_dump(by_alias=True, exclude_none=True),
-            "status": service.status or {},
-        }
-        addresses = service_addresses(manifest)
-        if addresses:
-            found[gateway] = addresses
-    return found
 
 
 class ProvisioningLoop:
@@ -162,7 +142,7 @@ class ProvisioningLoop:
         if desired != self._desired:
             self._desired = desired
             self.request()
-        self._published = live_addresses(desired.services, self.lookup)
+        self._published = services_addresses(desired.services, self.lookup)
         return self._published
 
     def translated(self, resources: ResourceSet, statuses: Mapping[ObjectId, Any]) -> None:
@@ -176,7 +156,7 @@ class ProvisioningLoop:
 
     def check_addresses(self) -> None:
         services = self._desired.services if self._desired is not None else {}
-        if live_addresses(services, self.lookup) != self._published:
+        if services_addresses(services, self.lookup) != self._published:
             for hook in self.on_addresses_change:
                 hook()
 

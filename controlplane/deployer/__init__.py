@@ -13,6 +13,7 @@ from controlplane.deployer.desired import (
     desired_state,
     gateway_addresses,
     service_addresses,
+    services_addresses,
 )
 from controlplane.deployer.listenersets import GatewayPorts, listener_set_ports
 from controlplane.deployer.names import provisioned_name, service_account_username
@@ -45,5 +46,6 @@ __all__ = [
     "secure_xds",
     "service_account_username",
     "service_addresses",
+    "services_addresses",
     "settings_from_document",
 ]

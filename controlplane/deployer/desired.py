@@ -12,7 +12,7 @@ than deleted: a broken reference must not take running proxies down.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -85,9 +85,19 @@ def desired_state(
 def gateway_addresses(resources: ResourceSet, settings: ProvisionSettings) -> dict[str, Addresses]:
     """ "namespace/name" -> the addresses of its provisioned Service, for every provisioned
     Gateway whose Service has any; pass as TranslateOptions.published_addresses."""
+    services = desired_state(resources, settings).services
+    return services_addresses(services, lambda ns, name: resources.get(Service, ns, name))
+
+
+def services_addresses(
+    services: Mapping[str, tuple[str, str]], lookup: Callable[[str, str], Service | None]
+) -> dict[str, Addresses]:
+    """Per Gateway ("namespace/name" -> its Service's namespace and name), the addresses its
+    Service has now, as ``lookup`` finds it; Gateways whose Service has none (yet) are left
+    out."""
     found: dict[str, Addresses] = {}
-    for gateway, (namespace, name) in desired_state(resources, settings).services.items():
-        service = resources.get(Service, namespace, name)
+    for gateway, (namespace, name) in services.items():
+        service = lookup(namespace, name)
         if service is None:
             continue
         manifest = {
