@@ -1,7 +1,9 @@
-"""Fixtures: the emulated API server on loopback and kubernetes-asyncio clients for it."""
+"""Fixtures: the emulated API server on loopback, kubernetes-asyncio clients for it, and a
+whole control plane driven through a kubeconfig with a bearer token."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -9,11 +11,14 @@ import pytest
 import yaml
 from kubernetes_asyncio.client import ApiClient, Configuration
 
+from controlplane.app import ControlPlane, ControlPlaneConfig
 from controlplane.sources.kube import KubeApi
 from tests.kube.apiserver import ApiServer, running_apiserver
 
 APISERVER_HOST = "127.0.20.1"
 BOOKMARK_INTERVAL = 0.2
+# The token the control plane's kubeconfig carries and the emulator requires.
+TOKEN = "agw-test-token"
 
 
 @pytest.fixture
@@ -58,3 +63,27 @@ def write_kubeconfig(path: Path, api: ApiServer, token: str) -> Path:
     }
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+@pytest.fixture
+def kubeconfig(apiserver: ApiServer, tmp_path: Path) -> Path:
+    """A kubeconfig with ``TOKEN``, which the emulator now requires."""
+    apiserver.require_token(TOKEN)
+    return write_kubeconfig(tmp_path / "kubeconfig", apiserver, TOKEN)
+
+
+@pytest.fixture
+async def client(apiserver: ApiServer) -> AsyncIterator[ApiClient]:
+    """A client with ``TOKEN``, for tests that set up or inspect the cluster."""
+    async with ApiClient(client_configuration(apiserver, TOKEN)) as client:
+        yield client
+
+
+@contextlib.asynccontextmanager
+async def running(config: ControlPlaneConfig) -> AsyncIterator[ControlPlane]:
+    control_plane = ControlPlane(config)
+    await control_plane.start()
+    try:
+        yield control_plane
+    finally:
+        await control_plane.stop()

@@ -12,8 +12,7 @@ status entries (test_statuswriter), relists and backoff (test_source)."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +25,13 @@ from controlplane.commands.controlplane import serve_until_signalled
 from tests.envoy_harness import free_port, wait_for
 from tests.kube import kubectl
 from tests.kube.apiserver import ApiServer
-from tests.kube.conftest import client_configuration, write_kubeconfig
+from tests.kube.conftest import running
 from tests.kube.test_leader import lease_config
 from tests.kube.test_source import FAST
 from translator import naming
 from translator.xds import type_urls
 
 HOST = "127.0.20.10"
-TOKEN = "agw-test-token"
 ROUTE_STATUS = "httproutes.gateway.networking.k8s.io/status"
 GATEWAY_STATUS = "gateways.gateway.networking.k8s.io/status"
 
@@ -50,26 +48,10 @@ def config(kubeconfig: Path, identity: str) -> ControlPlaneConfig:
     )
 
 
-@contextlib.asynccontextmanager
-async def running_control_plane(kubeconfig: Path, identity: str) -> AsyncIterator[ControlPlane]:
-    control_plane = ControlPlane(config(kubeconfig, identity))
-    await control_plane.start()
-    try:
-        yield control_plane
-    finally:
-        await control_plane.stop()
-
-
-@pytest.fixture
-def kubeconfig(apiserver: ApiServer, tmp_path: Path) -> Path:
-    apiserver.require_token(TOKEN)
-    return write_kubeconfig(tmp_path / "kubeconfig", apiserver, TOKEN)
-
-
-@pytest.fixture
-async def client(apiserver: ApiServer) -> AsyncIterator[ApiClient]:
-    async with ApiClient(client_configuration(apiserver, TOKEN)) as client:
-        yield client
+def running_control_plane(
+    kubeconfig: Path, identity: str
+) -> AbstractAsyncContextManager[ControlPlane]:
+    return running(config(kubeconfig, identity))
 
 
 def clusters(control_plane: ControlPlane) -> set[str]:

@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +47,13 @@ from controlplane.deployer import load_settings, provisioned_name
 from tests.envoy_harness import free_port, wait_for
 from tests.kube import kubectl
 from tests.kube.apiserver import ApiServer
-from tests.kube.conftest import client_configuration, write_kubeconfig
+from tests.kube.conftest import running
 from tests.kube.test_leader import lease_config
 from tests.kube.test_source import FAST
 from translator import naming
 from translator.xds import type_urls
 
 HOST = "127.0.20.80"
-TOKEN = "agw-provisioning-token"
 NAMESPACE = "agw-system"
 AUDIENCE = "agw-xds"
 CA_SECRET = "agw-xds-ca"
@@ -146,28 +144,6 @@ def config(
         namespace=NAMESPACE,
         provisioning_resync=resync,
     )
-
-
-@contextlib.asynccontextmanager
-async def running(config: ControlPlaneConfig) -> AsyncIterator[ControlPlane]:
-    control_plane = ControlPlane(config)
-    await control_plane.start()
-    try:
-        yield control_plane
-    finally:
-        await control_plane.stop()
-
-
-@pytest.fixture
-def kubeconfig(apiserver: ApiServer, tmp_path: Path) -> Path:
-    apiserver.require_token(TOKEN)
-    return write_kubeconfig(tmp_path / "kubeconfig", apiserver, TOKEN)
-
-
-@pytest.fixture
-async def client(apiserver: ApiServer) -> AsyncIterator[ApiClient]:
-    async with ApiClient(client_configuration(apiserver, TOKEN)) as client:
-        yield client
 
 
 async def test_a_gateway_gets_proxies_and_publishes_its_service_address(

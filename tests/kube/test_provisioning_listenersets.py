@@ -16,17 +16,13 @@ from kubernetes_asyncio.client import ApiClient
 from tests.envoy_harness import wait_for
 from tests.kube import kubectl
 from tests.kube.apiserver import ApiServer
+from tests.kube.conftest import running
 from tests.kube.test_provisioning_controlplane import (
     TIMEOUT,
-    client,
     config,
-    kubeconfig,
     manifest,
     provisioning_file,
-    running,
 )
-
-__all__ = ["client", "kubeconfig"]  # fixtures used by name
 
 
 async def ports(client: ApiClient) -> tuple[set[int], set[int]]:
