@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from dataplane.config import XdsResources, compile_config
 from dataplane.proxy import Proxy
 from tests.dataplane import resources as r
 from tests.dataplane.backend import EchoBackend
@@ -78,3 +79,21 @@ def serve(proxy: Proxy) -> Serve:
         return address
 
     return apply
+
+
+async def serve_web(proxy: Proxy, web: EchoBackend, listener: Any, routes: Any) -> tuple[str, int]:
+    """Run ``listener`` (named "l") with route configuration "rc" and cluster "web" on
+    ``web``; the listener's address."""
+    config = compile_config(
+        XdsResources(
+            listeners={"l": listener},
+            route_configs={"rc": routes},
+            clusters={"web": r.cluster("web")},
+            load_assignments={"web": r.load_assignment("web", (web.host, web.port))},
+        ),
+        "1",
+    )
+    await proxy.apply(config)
+    address = proxy.address_of("l")
+    assert address is not None
+    return address[0], address[1]

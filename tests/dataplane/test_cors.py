@@ -23,7 +23,7 @@ from dataplane.proxy import Proxy
 from tests.dataplane import resources as r
 from tests.dataplane.backend import EchoBackend
 from tests.dataplane.client import fetch, request_bytes
-from tests.dataplane.conftest import PROXY_HOST, Backends
+from tests.dataplane.conftest import PROXY_HOST, Backends, serve_web
 
 CORS_FILTER = "envoy.filters.http.cors"
 APP = "https://app.example.com"
@@ -68,18 +68,7 @@ def routes(cors_policy: cors_pb2.CorsPolicy) -> Any:
 async def serve_cors(
     proxy: Proxy, web: EchoBackend, *, with_filter: bool = True, **fields: Any
 ) -> tuple[str, int]:
-    config = compile_config(
-        XdsResources(
-            listeners={"l": cors_listener(with_filter)},
-            route_configs={"rc": routes(policy(**fields))},
-            clusters={"web": r.cluster("web")},
-            load_assignments={"web": r.load_assignment("web", (web.host, web.port))},
-        ),
-        "1",
-    )
-    await proxy.apply(config)
-    address = proxy.address_of("l")
-    assert address is not None
+    address = await serve_web(proxy, web, cors_listener(with_filter), routes(policy(**fields)))
     return address
 
 

@@ -30,7 +30,7 @@ from dataplane.errors import ConfigRejected
 from dataplane.proxy import Proxy
 from tests.dataplane import resources as r
 from tests.dataplane.client import fetch, request_bytes
-from tests.dataplane.conftest import PROXY_HOST, Backends
+from tests.dataplane.conftest import PROXY_HOST, Backends, serve_web
 
 AUTHORIZATION = "agw.filters.http.authorization"
 TRANSFORMATION = "agw.filters.http.transformation"
@@ -92,18 +92,9 @@ async def serve_auth(
     proxy: Proxy, backends: Backends, rules: list[Any] | None = None, with_filters: bool = True
 ) -> tuple[str, int, Any]:
     web = await backends("web")
-    config = compile_config(
-        XdsResources(
-            listeners={"l": auth_listener(with_filters)},
-            route_configs={"rc": routes(RULES if rules is None else rules)},
-            clusters={"web": r.cluster("web")},
-            load_assignments={"web": r.load_assignment("web", (web.host, web.port))},
-        ),
-        "1",
+    address = await serve_web(
+        proxy, web, auth_listener(with_filters), routes(RULES if rules is None else rules)
     )
-    await proxy.apply(config)
-    address = proxy.address_of("l")
-    assert address is not None
     return address[0], address[1], web
 
 
@@ -251,18 +242,7 @@ def credentials(user: str, password: str) -> dict[str, str]:
 
 async def test_basic_authentication_and_the_user_in_cel(proxy: Proxy, backends: Backends) -> None:
     web = await backends("web")
-    config = compile_config(
-        XdsResources(
-            listeners={"l": basic_listener()},
-            route_configs={"rc": basic_routes()},
-            clusters={"web": r.cluster("web")},
-            load_assignments={"web": r.load_assignment("web", (web.host, web.port))},
-        ),
-        "1",
-    )
-    await proxy.apply(config)
-    address = proxy.address_of("l")
-    assert address is not None
+    address = await serve_web(proxy, web, basic_listener(), basic_routes())
     for headers, status in [
         ({}, 401),
         (credentials("alice", "wrong"), 401),
@@ -346,18 +326,7 @@ async def test_api_key_authentication(
 ) -> None:
     web = await backends("web")
     listener, config = api_key_config(credentials)
-    compiled = compile_config(
-        XdsResources(
-            listeners={"l": listener},
-            route_configs={"rc": config},
-            clusters={"web": r.cluster("web")},
-            load_assignments={"web": r.load_assignment("web", (web.host, web.port))},
-        ),
-        "1",
-    )
-    await proxy.apply(compiled)
-    address = proxy.address_of("l")
-    assert address is not None
+    address = await serve_web(proxy, web, listener, config)
     response = await fetch(*address, request_bytes("GET", target, headers=headers))
     assert response.status == status
     if status == 401:

@@ -25,7 +25,7 @@ from dataplane.errors import ConfigRejected
 from dataplane.proxy import Proxy
 from tests.dataplane import resources as r
 from tests.dataplane.client import Response, fetch, request_bytes
-from tests.dataplane.conftest import Backends, Serve
+from tests.dataplane.conftest import Backends, Serve, serve_web
 from tests.dataplane.test_policy_auth import (
     TRANSFORMATION,
     api_key_config,
@@ -45,18 +45,7 @@ def with_options(config: Any, options: Any) -> Any:
 
 async def serve(proxy: Proxy, backends: Backends, listener: Any, config: Any) -> tuple[Any, Any]:
     web = await backends("web")
-    compiled = compile_config(
-        XdsResources(
-            listeners={"l": listener},
-            route_configs={"rc": config},
-            clusters={"web": r.cluster("web")},
-            load_assignments={"web": r.load_assignment("web", (web.host, web.port))},
-        ),
-        "1",
-    )
-    await proxy.apply(compiled)
-    address = proxy.address_of("l")
-    assert address is not None
+    address = await serve_web(proxy, web, listener, config)
     return address, web
 
 

@@ -18,11 +18,10 @@ import httpx
 from envoy.config.route.v3.route_components_pb2 import Route
 
 from agwproto.agw.filters.v1alpha1 import transformation_pb2
-from dataplane.config import XdsResources, compile_config
 from dataplane.proxy import Proxy
 from tests.dataplane import resources as r
 from tests.dataplane.client import fetch, request_bytes
-from tests.dataplane.conftest import Backends
+from tests.dataplane.conftest import Backends, serve_web
 from tests.dataplane.test_policy_auth import TRANSFORMATION, auth_listener
 
 Header = transformation_pb2.HeaderExpression
@@ -80,18 +79,7 @@ def _routes() -> Any:
 
 async def _serve(proxy: Proxy, backends: Backends) -> tuple[str, int, Any]:
     web = await backends("web")
-    config = compile_config(
-        XdsResources(
-            listeners={"l": auth_listener()},
-            route_configs={"rc": _routes()},
-            clusters={"web": r.cluster("web")},
-            load_assignments={"web": r.load_assignment("web", (web.host, web.port))},
-        ),
-        "1",
-    )
-    await proxy.apply(config)
-    address = proxy.address_of("l")
-    assert address is not None
+    address = await serve_web(proxy, web, auth_listener(), _routes())
     return address[0], address[1], web
 
 
