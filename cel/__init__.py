@@ -15,7 +15,7 @@ from cel.errors import (
     NoSuchVariable,
     ValueOutOfRange,
 )
-from cel.program import Program, compile_expression
+from cel.program import Program, compile_expression, constant_value
 from cel.values import UInt, Value
 
 __all__ = [
@@ -35,4 +35,5 @@ __all__ = [
     "Value",
     "ValueOutOfRange",
     "compile_expression",
+    "constant_value",
 ]

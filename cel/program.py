@@ -54,9 +54,23 @@ def compile_expression(source: str, variables: frozenset[str] = KNOWN_VARIABLES)
     Raises ``CompileError`` for syntax errors, unknown variables or functions, wrong argument
     counts and invalid regular expressions.
     """
+    return _compile(source, variables)[0]
+
+
+def constant_value(source: str) -> Value | None:
+    """The value of ``source`` when it needs no request: no variables and no impure function
+    such as ``random()``, folded at compile time. None when it is not constant (or is null).
+
+    Raises ``CompileError`` as ``compile_expression`` does."""
+    program, scope = _compile(source, KNOWN_VARIABLES)
+    return scope.value_of(program.evaluator) if scope.is_constant(program.evaluator) else None
+
+
+def _compile(source: str, variables: frozenset[str]) -> tuple[Program, Scope]:
     tree = parse(source)
+    scope = Scope(variables, compile_node)
     try:
-        evaluator = compile_node(tree, Scope(variables, compile_node))
+        evaluator = compile_node(tree, scope)
     except RecursionError:
         raise CompileError("expression is nested too deeply") from None
-    return Program(source, evaluator)
+    return Program(source, evaluator), scope

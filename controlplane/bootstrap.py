@@ -46,7 +46,15 @@ def envoy_bootstrap(
         },
         "static_resources": {"clusters": [_xds_cluster(xds_address)]},
         "admin": {"address": _socket_address(admin_host, admin_port)},
-        "layered_runtime": {"layers": [{"name": "static", "static_layer": {}}]},
+        # Spans leave every second, as the agw proxy exports them (Envoy's default is 5 s).
+        "layered_runtime": {
+            "layers": [
+                {
+                    "name": "static",
+                    "static_layer": {"tracing.opentelemetry.flush_interval_ms": 1000},
+                }
+            ]
+        },
     }
 
 

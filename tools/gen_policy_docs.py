@@ -22,6 +22,7 @@ from cel import KNOWN_VARIABLES  # noqa: E402
 from cel.functions import GLOBAL, MEMBER, UNSUPPORTED  # noqa: E402
 from translator.cel import VARIABLES_BY_USE  # noqa: E402
 from translator.gatewayapi.policy.enforcement import (  # noqa: E402
+    ENVOY_CEL_SUBSET,
     NOT_ENFORCED,
     NOT_ENFORCED_ITEM_PARTS,
     NOT_ENFORCED_ON_ENVOY,
@@ -49,7 +50,8 @@ def render() -> str:
     lines += [
         "*yes*: enforced; *no*: accepted but not enforced, and the policy's status names the "
         "field (`Accepted` is False when nothing the policy sets is enforced). *yes, except*: "
-        "the parts listed are not enforced and the status names them.",
+        "the parts listed are not enforced and the status names them. *of its CEL, only*: "
+        "Envoy enforces the CEL it can compute; the status names each expression it cannot.",
         "",
     ]
     for section, model in SECTIONS:
@@ -85,7 +87,10 @@ def enforcement(path: str, envoy: bool = False) -> str:
         for where, key, within in NOT_ENFORCED_ITEM_PARTS
         if where == path
     ]
-    return f"yes, except {', '.join(missing)}" if missing else "yes"
+    answer = f"yes, except {', '.join(missing)}" if missing else "yes"
+    if envoy and path in ENVOY_CEL_SUBSET:
+        answer += f"; of its CEL, only {ENVOY_CEL_SUBSET[path]}"
+    return answer
 
 
 def cel_reference() -> list[str]:

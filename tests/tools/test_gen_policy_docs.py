@@ -21,6 +21,7 @@ import yaml
 
 from tools import gen_policy_docs
 from translator.gatewayapi.policy.enforcement import (
+    ENVOY_CEL_SUBSET,
     NOT_ENFORCED,
     NOT_ENFORCED_ON_ENVOY,
     NOT_ENFORCED_ON_ENVOY_PARTS,
@@ -75,11 +76,14 @@ def test_the_table_says_what_enforcement_leaves_out() -> None:
             assert proxy.startswith("yes") and envoy == "no (agw proxy only)", path
         elif path in envoy_parts:
             assert proxy.startswith("yes") and envoy.startswith("yes, except"), path
+        elif path in ENVOY_CEL_SUBSET:
+            assert envoy == f"{proxy}; of its CEL, only {ENVOY_CEL_SUBSET[path]}", path
         else:
             assert proxy == envoy and proxy.startswith("yes"), path
     assert rows["traffic.retry"] == ("yes", "yes, except `precondition`, `condition`")
     assert rows["traffic.basicAuthentication"] == ("yes", "yes, except `realm`, `mode: Optional`")
     assert rows["traffic.apiKeyAuthentication"][1] == "yes, except `keyHash`, `mode: Optional`"
+    assert rows["frontend.tracing"][1].startswith("yes; of its CEL, only sampling")
 
 
 def test_a_document_without_markers_is_refused() -> None:

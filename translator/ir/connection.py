@@ -47,9 +47,11 @@ class DownstreamHttp:
 
 
 @dataclass(frozen=True, slots=True)
-class AccessLogAttribute:
+class CelAttribute:
+    """An attribute of an access-log line or a span, computed when the request ends."""
+
     name: str
-    # CEL; its value is logged under ``name``.
+    # CEL; its value is recorded under ``name``.
     expression: str
 
 
@@ -57,7 +59,31 @@ class AccessLogAttribute:
 class AccessLogPolicy:
     # CEL; only requests for which it is true are logged.
     filter: str | None = None
-    add: tuple[AccessLogAttribute, ...] = ()
+    add: tuple[CelAttribute, ...] = ()
+    # Default attributes left out.
+    remove: tuple[str, ...] = ()
+
+
+# A sampling share in [0, 1] the translator could compute, or CEL the agw proxy evaluates per
+# request.
+Sampling = float | str
+
+
+@dataclass(frozen=True, slots=True)
+class TracingPolicy:
+    """OpenTelemetry spans for every request, exported over OTLP to one collector."""
+
+    # The collector's cluster, and its host:port for the OTLP/HTTP URI.
+    cluster: str
+    authority: str
+    grpc: bool
+    # The spans' ``service.name``.
+    service_name: str
+    # Requests without a sampled trace context: agentgateway's default is none of them.
+    random_sampling: Sampling = 0.0
+    # Requests whose traceparent says sampled.
+    client_sampling: Sampling = 1.0
+    add: tuple[CelAttribute, ...] = ()
     # Default attributes left out.
     remove: tuple[str, ...] = ()
 
@@ -82,3 +108,4 @@ class FrontendConnection:
     # Extra request-counter labels; only the agw proxy counts them (stage 1 drops them for
     # Envoy gateways).
     metric_labels: tuple[MetricLabel, ...] = ()
+    tracing: TracingPolicy | None = None

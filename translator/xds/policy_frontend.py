@@ -1,8 +1,8 @@
 """A Gateway's AgentgatewayPolicy frontend settings (``ir.Listener.connection``) applied to
 its built Envoy listener, with Envoy's standard fields: ``tls_params``, ALPN and
-``transport_socket_connect_timeout`` on TLS chains; connection-manager limits and access logs
-on HTTP chains; TCP keepalive as listening-socket options (accepted sockets inherit them); the
-PROXY protocol as the first listener filter."""
+``transport_socket_connect_timeout`` on TLS chains; connection-manager limits, access logs
+and tracing on HTTP chains; TCP keepalive as listening-socket options (accepted sockets
+inherit them); the PROXY protocol as the first listener filter."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from translator.xds.access_log import build_access_log
 from translator.xds.extensions import HTTP_CONNECTION_MANAGER, pack
 from translator.xds.policy_backend import duration, whole_seconds
 from translator.xds.policy_metrics import add_request_metrics_filter
+from translator.xds.tracing import build_tracing
 
 PROXY_PROTOCOL = "envoy.filters.listener.proxy_protocol"
 _TLS_VERSIONS = {
@@ -58,7 +59,10 @@ def apply_frontend_connection(built: Any, connection: FrontendConnection) -> Non
             _apply_tls(chain, connection.tls)
         for network_filter in chain.filters:
             if network_filter.name == HTTP_CONNECTION_MANAGER and (
-                http is not None or connection.access_log is not None or connection.metric_labels
+                http is not None
+                or connection.access_log is not None
+                or connection.metric_labels
+                or connection.tracing is not None
             ):
                 manager = hcm_pb2.HttpConnectionManager()
                 network_filter.typed_config.Unpack(manager)
@@ -68,6 +72,8 @@ def apply_frontend_connection(built: Any, connection: FrontendConnection) -> Non
                     manager.access_log.append(build_access_log(connection.access_log))
                 if connection.metric_labels:
                     add_request_metrics_filter(manager, connection.metric_labels)
+                if connection.tracing is not None:
+                    manager.tracing.CopyFrom(build_tracing(connection.tracing))
                 network_filter.typed_config.Pack(manager)
 
 

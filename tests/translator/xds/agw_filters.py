@@ -1,6 +1,6 @@
 """Strip agw's own HTTP filters (typed configs from proto/) from a gateway's xDS, so Envoy can
 validate everything else of a case the agw proxy serves; Envoy has no factory for them (nor
-for the CEL rate limit descriptors, which are dropped too)."""
+for the CEL rate limit descriptors and the CEL trace sampler, which are dropped too)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import dataclasses
 from types import MappingProxyType
 from typing import Any
 
+from envoy.config.trace.v3 import opentelemetry_pb2
 from envoy.extensions.filters.http.ratelimit.v3 import rate_limit_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
@@ -37,6 +38,7 @@ def _listener(listener: Any) -> Any:
             kept = [f for f in manager.http_filters if not _is_agw(f.typed_config.type_url)]
             del manager.http_filters[:]
             manager.http_filters.extend(kept)
+            _drop_cel_sampler(manager)
             network_filter.typed_config.Pack(manager)
     return copy
 
@@ -78,6 +80,15 @@ def _drop_cel_descriptors(packed: Any) -> None:
     del per_route.rate_limits[:]
     per_route.rate_limits.extend(kept)
     packed.Pack(per_route)
+
+
+def _drop_cel_sampler(manager: Any) -> None:
+    tracer = opentelemetry_pb2.OpenTelemetryConfig()
+    provider = manager.tracing.provider.typed_config
+    if not provider.Unpack(tracer) or not _is_agw(tracer.sampler.typed_config.type_url):
+        return
+    tracer.ClearField("sampler")
+    provider.Pack(tracer)
 
 
 def _is_agw(type_url: str) -> bool:

@@ -2,8 +2,9 @@
 
 ``apply_agentgateway_policies`` resolves every policy's targets, merges the policies along
 each route's, cluster's and listener's path into the Gateways' IR, and returns the policies'
-statuses. Stage 2 does not read the merged policies yet: the statuses say which fields are
-not enforced (``enforcement.NOT_ENFORCED``)."""
+statuses. Each feature is then resolved into the IR stage 2 maps onto Envoy (or agw's own)
+configuration, per the Gateway's data plane; the statuses name what a data plane does not
+enforce (``enforcement``)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from translator.gatewayapi.policy.ratelimit_global import apply_global_rate_limi
 from translator.gatewayapi.policy.retry_conditions import strip_retry_conditions
 from translator.gatewayapi.policy.status import policy_status
 from translator.gatewayapi.policy.targets import index_attachments, prepare, resolve_targets
+from translator.gatewayapi.policy.tracing import apply_tracing
 from translator.gatewayapi.status import ObjectId, StatusBuilder
 from translator.model.agentgateway import AGENTGATEWAY_GROUP
 from translator.options import DataPlane
@@ -84,7 +86,10 @@ def apply_agentgateway_policies(
         )
         for key, gateway in assigned.items()
     }
-    assigned = {key: apply_policy_ext_auth(gw, resources) for key, gw in assigned.items()}
+    assigned = {
+        key: apply_tracing(apply_policy_ext_auth(gw, resources), plane_of(key), resources)
+        for key, gw in assigned.items()
+    }
     assigned = {
         key: drop_metric_labels(gw) if plane_of(key) is DataPlane.ENVOY else gw
         for key, gw in assigned.items()

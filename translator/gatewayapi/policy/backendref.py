@@ -1,7 +1,8 @@
 """Services an AgentgatewayPolicy names as a backendRef (a rate limit service, a key set's
-server): resolved like a route's backendRefs, with ReferenceGrants from the policy's
-namespace, each becoming a cluster the Gateway must carry. One that cannot be used leaves its
-limit or provider out, and ``note_unresolved_services`` says so in the policy's status."""
+server, a trace collector): resolved like a route's backendRefs, with ReferenceGrants from the
+policy's namespace, each becoming a cluster the Gateway must carry. One that cannot be used
+leaves its limit, provider or tracing out, and ``note_unresolved_services`` says so in the
+policy's status."""
 
 from __future__ import annotations
 
@@ -64,7 +65,8 @@ class PolicyBackendRefs:
 
 
 def note_unresolved_services(prepared: PreparedPolicy, resources: ResourceSet) -> None:
-    """A note per rate limit service or key server of ``prepared`` that cannot be used."""
+    """A note per rate limit service, key server or trace collector of ``prepared`` that
+    cannot be used."""
     traffic = prepared.settings.get("traffic", {})
     origin = f"{_POLICY_KIND}/{prepared.policy.metadata.namespace}/{prepared.policy.metadata.name}"
     refs = PolicyBackendRefs(resources)
@@ -85,6 +87,14 @@ def note_unresolved_services(prepared: PreparedPolicy, resources: ResourceSet) -
                     f"key server cannot be used ({_problem(refs, origin, remote['backendRef'])}); "
                     "tokens of this provider are refused"
                 )
+    tracing = prepared.settings.get("frontend", {}).get("tracing")
+    if tracing is not None:
+        ref = json.loads(tracing)["backendRef"]
+        if refs.resolve(origin, ref) is None:
+            prepared.notes.append(
+                "frontend.tracing.backendRef: the collector cannot be used "
+                f"({_problem(refs, origin, ref)}); requests are not traced"
+            )
 
 
 def _problem(refs: PolicyBackendRefs, origin: str, ref: dict[str, Any]) -> str:

@@ -11,14 +11,11 @@ from collections.abc import Iterable, Mapping
 
 from translator.gatewayapi.policy.ratelimit_global import envoy_rate_limit_gaps
 from translator.gatewayapi.policy.rbac import envoy_rule_problems
+from translator.gatewayapi.policy.tracing import envoy_tracing_gaps
 from translator.ir.policy import AuthorizationRule
 from translator.options import DataPlane
 
-NOT_ENFORCED: frozenset[str] = frozenset(
-    {
-        "frontend.tracing",
-    }
-)
+NOT_ENFORCED: frozenset[str] = frozenset()
 
 
 # Parts of enforced fields that are not enforced yet: "section.field" -> its JSON keys
@@ -123,6 +120,18 @@ def _field(settings: Mapping[str, Mapping[str, str]], path: str) -> object:
     return json.loads(text) if text is not None else None
 
 
+# Fields Envoy enforces only where their CEL is something Envoy can compute: field -> what it
+# can. ``not_enforced_on_envoy_parts`` names the rest in the status, per policy.
+ENVOY_CEL_SUBSET: dict[str, str] = {
+    "traffic.authorization": "rules that convert to Envoy's RBAC CEL",
+    "traffic.rateLimit": (
+        "global descriptors of literals, headers, `request.method`/`host`/`pathAndQuery` and "
+        "`source.address`"
+    ),
+    "frontend.tracing": "sampling given as constants (attributes run in Envoy's own CEL)",
+}
+
+
 def not_enforced_on_envoy_parts(
     settings: Mapping[str, Mapping[str, str]], authorization: AuthorizationRule | None
 ) -> tuple[list[str], list[str]]:
@@ -130,6 +139,7 @@ def not_enforced_on_envoy_parts(
     (an authorization rule with such an expression), and notes naming the parts."""
     fields: list[str] = []
     notes = envoy_rate_limit_gaps(settings.get("traffic", {}).get("rateLimit"))
+    notes += envoy_tracing_gaps(settings.get("frontend", {}).get("tracing"))
     problems = envoy_rule_problems(authorization) if authorization is not None else []
     if problems:
         fields.append("traffic.authorization")

@@ -10,8 +10,8 @@ from typing import Any
 from translator import ir
 from translator.gatewayapi.policy.connection import tcp_keepalive
 from translator.ir.connection import (
-    AccessLogAttribute,
     AccessLogPolicy,
+    CelAttribute,
     DownstreamHttp,
     DownstreamTlsParams,
     FrontendConnection,
@@ -107,8 +107,7 @@ def _access_log(settings: dict[str, Any]) -> AccessLogPolicy:
     return AccessLogPolicy(
         filter=settings.get("filter"),
         add=tuple(
-            AccessLogAttribute(item["name"], item["expression"])
-            for item in attributes.get("add", ())
+            CelAttribute(item["name"], item["expression"]) for item in attributes.get("add", ())
         ),
         remove=tuple(attributes.get("remove", ())),
     )
