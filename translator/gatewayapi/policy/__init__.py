@@ -86,8 +86,11 @@ def apply_agentgateway_policies(
         )
         for key, gateway in assigned.items()
     }
+    overridden: dict[str, set[str]] = {}
     assigned = {
-        key: apply_tracing(apply_policy_ext_auth(gw, resources), plane_of(key), resources)
+        key: apply_tracing(
+            apply_policy_ext_auth(gw, resources, overridden), plane_of(key), resources
+        )
         for key, gw in assigned.items()
     }
     assigned = {
@@ -95,6 +98,7 @@ def apply_agentgateway_policies(
         for key, gw in assigned.items()
     }
     for entry in prepared:
+        entry.notes += sorted(overridden.get(entry.origin, ()))
         status = policy_status(entry, merger, controller_name, data_plane_of)
         if status is not None:
             meta = entry.policy.metadata

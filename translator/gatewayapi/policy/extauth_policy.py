@@ -2,7 +2,8 @@
 ``ext_auth``, the same setting the HTTPRoute ExternalAuth filter (GEP-1494) produces, so both
 data planes enforce it with the ext_authz filter they already run.
 
-A route's inline ExternalAuth filter is more specific than any policy: it wins. The auth
+A route's inline ExternalAuth filter is more specific than any policy: it wins, and the
+policy's status names the routes where it did (``overridden``). The auth
 service is a backendRef resolved like a route's (ReferenceGrants from the policy's
 namespace); gRPC is spoken over HTTP/2. ``failureMode`` FailOpen lets requests through when
 the service cannot be reached or errs (Envoy's ``failure_mode_allow``); FailClosed answers
@@ -30,10 +31,15 @@ from translator.resources import ResourceSet
 _POLICY_KIND = "AgentgatewayPolicy"
 
 
-def apply_policy_ext_auth(gateway: ir.GatewayIR, resources: ResourceSet) -> ir.GatewayIR:
+def apply_policy_ext_auth(
+    gateway: ir.GatewayIR,
+    resources: ResourceSet,
+    overridden: dict[str, set[str]] | None = None,
+) -> ir.GatewayIR:
     """``gateway`` with each route's policy ext_auth folded in, the auth services' clusters
-    and each HTTP chain's ext_authz filters; the same object when no route takes one."""
-    builder = _Builder(resources)
+    and each HTTP chain's ext_authz filters; the same object when no route takes one. Routes
+    whose inline filter wins go into ``overridden`` (policy origin -> notes)."""
+    builder = _Builder(resources, overridden if overridden is not None else {})
     configs = tuple(builder.route_config(config) for config in gateway.route_configs)
     if not builder.changed:
         return gateway
@@ -47,8 +53,9 @@ def apply_policy_ext_auth(gateway: ir.GatewayIR, resources: ResourceSet) -> ir.G
 
 
 class _Builder:
-    def __init__(self, resources: ResourceSet) -> None:
+    def __init__(self, resources: ResourceSet, overridden: dict[str, set[str]]) -> None:
         self.resources = resources
+        self.overridden = overridden
         self._backends: Backends | None = None
         self._built: dict[str, ir.ExtAuth | None] = {}
         self.clusters: dict[str, ir.Cluster] = {}
@@ -67,7 +74,13 @@ class _Builder:
 
     def route(self, route: ir.Route) -> ir.Route:
         found = route.policy.get("extAuth") if route.policy is not None else None
-        if found is None or route.ext_auth is not None:
+        if found is None:
+            return route
+        if route.ext_auth is not None:
+            self.overridden.setdefault(found.origin, set()).add(
+                f"traffic.extAuth is not applied to {_rule_of(route)}: its ExternalAuth filter "
+                "is more specific"
+            )
             return route
         ext_auth = self.ext_auth(found)
         return route if ext_auth is None else dataclasses.replace(route, ext_auth=ext_auth)
@@ -119,6 +132,12 @@ class _Builder:
             return None
         self.clusters[resolved.cluster.name] = resolved.cluster
         return resolved.cluster
+
+
+def _rule_of(route: ir.Route) -> str:
+    """ "HTTPRoute/ns/name rule N" for a route built from rule N (names per ``naming``)."""
+    _, found, rest = route.name.partition("/rule/")
+    return f"{route.origin} rule {rest.split('/')[0]}" if found and route.origin else route.name
 
 
 def drop_unresolved_ext_auth(prepared: PreparedPolicy, resources: ResourceSet) -> None:
