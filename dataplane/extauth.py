@@ -7,6 +7,9 @@ A filter that forwards the body waits for ``max_body_bytes`` of it (or its end) 
 answer may add or replace request headers for the upstream; a denial is answered to the
 client as the service wrote it; no usable answer is ``status_on_error`` (403), never a
 forwarded request, unless the filter says ``failure_mode_allow``.
+
+A service whose cluster has an UpstreamTlsContext is asked over TLS with the backends' client
+settings; a failed handshake or certificate check is a failure to answer like any other.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2
 
 from dataplane import ratelimit_global
 from dataplane.config.extauth import ExtAuthzConfig
+from dataplane.config.header_mutation import HeaderOp
 from dataplane.config.route_table import RouteEntry
 from dataplane.errors import AuthServiceError
 from dataplane.extauth_client import AuthAnswer, GrpcAuthClient, grpc_status, http_check
@@ -44,13 +48,17 @@ _GRPC_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GrpcAuthClie
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """Allowed (``status`` 0) with header changes for the upstream, or a denial to answer."""
+    """Allowed (``status`` 0) with header changes for the upstream request and for the
+    response, or a denial to answer."""
 
     status: int = 0
     headers: Fields | None = None
     body: bytes = b""
     set_headers: Fields | None = None
     remove_headers: tuple[bytes, ...] = ()
+    # Appended rather than set (the rate limit service's).
+    add_headers: Fields | None = None
+    response_headers: Fields | None = None
 
 
 def applicable(filters: tuple[ExtAuthzConfig, ...], route: RouteEntry) -> list[ExtAuthzConfig]:
@@ -155,7 +163,10 @@ class AuthHold:
         limited = await ratelimit_global.decide(self.exchange, self.route, self.chain)
         if limited.status:
             return Verdict(limited.status, limited.headers, limited.body)
-        return _merged([*changes, Verdict(set_headers=limited.set_headers)])
+        allowed = Verdict(
+            add_headers=limited.request_headers, response_headers=limited.response_headers
+        )
+        return _merged([*changes, allowed])
 
     def _decided(self, task: asyncio.Task[Verdict]) -> None:
         exchange = self.exchange
@@ -184,19 +195,33 @@ class AuthHold:
 def _merged(changes: list[Verdict]) -> Verdict:
     set_headers: Fields = []
     removed: list[bytes] = []
+    added: Fields = []
+    to_response: Fields = []
     for verdict in changes:
         set_headers += verdict.set_headers or []
         removed += verdict.remove_headers
-    return Verdict(set_headers=set_headers, remove_headers=tuple(removed))
+        added += verdict.add_headers or []
+        to_response += verdict.response_headers or []
+    return Verdict(
+        set_headers=set_headers,
+        remove_headers=tuple(removed),
+        add_headers=added,
+        response_headers=to_response,
+    )
 
 
 def _apply(exchange: Exchange, verdict: Verdict) -> None:
+    if verdict.response_headers:
+        # The path CORS and the local rate limit take: added to the forwarded response and to
+        # the route's own replies.
+        ops = tuple((HeaderOp.APPEND, k, v) for k, v in verdict.response_headers)
+        exchange.cors_ops = exchange.cors_ops + ops
     drop = set(verdict.remove_headers) | {name for name, _ in verdict.set_headers or ()}
-    if not drop:
+    if not drop and not verdict.add_headers:
         return
     head = exchange.head
     kept = [(name, value) for name, value in head.headers if name not in drop]
-    head.headers = kept + list(verdict.set_headers or ())
+    head.headers = kept + list(verdict.set_headers or ()) + list(verdict.add_headers or ())
 
 
 async def _ask(
@@ -206,20 +231,26 @@ async def _ask(
     pool = balancer.pick() if balancer is not None else None
     if pool is None:
         raise AuthServiceError(f"cluster {config.cluster!r} has no endpoint")
-    if pool.tls is not None:
-        # The clients speak cleartext only: never send credentials unprotected; fail closed.
-        raise AuthServiceError(f"cluster {config.cluster!r} needs TLS, not implemented here")
     sent = body[: config.max_body_bytes] if config.max_body_bytes else b""
+    tls, handshake = pool.tls, pool.connect_timeout
     if config.grpc:
         loop = asyncio.get_running_loop()
         client = _GRPC_CLIENTS.get(loop)
         if client is None:
             client = _GRPC_CLIENTS[loop] = GrpcAuthClient()
         message = check_request(config, exchange, sent)
-        answer = await client.check(pool.host, pool.port, config.cluster.encode(), message)
+        answer = await client.check(
+            pool.host,
+            pool.port,
+            config.cluster.encode(),
+            message,
+            tls=tls,
+            handshake_timeout=handshake,
+        )
         return grpc_verdict(answer)
     request = http_check_request(config, exchange, sent)
-    return http_verdict(config, await http_check(pool.host, pool.port, request))
+    answer = await http_check(pool.host, pool.port, request, tls=tls, handshake_timeout=handshake)
+    return http_verdict(config, answer)
 
 
 def check_request(config: ExtAuthzConfig, exchange: Exchange, body: bytes) -> bytes:

@@ -1,10 +1,12 @@
-"""Clients for external authorization services: gRPC ``Authorization/Check`` over cleartext
-HTTP/2 (``dataplane.grpc_unary``), and plain HTTP/1.1.
+"""Clients for external authorization services: gRPC ``Authorization/Check`` over HTTP/2
+(``dataplane.grpc_unary``), and HTTP/1.1; either over TLS when the service's cluster has an
+UpstreamTlsContext.
 
 Each asks one endpoint and returns an ``AuthAnswer``; a failure to get an answer (connect
-error, reset, timeout, a malformed reply) raises ``AuthServiceError`` and the filter applies
-its ``status_on_error``. gRPC connections are kept per endpoint and reused one call at a time,
-so a busy route does not pay a handshake per request.
+error, failed handshake or certificate check, reset, timeout, a malformed reply) raises
+``AuthServiceError`` and the filter applies its ``status_on_error``. gRPC connections are kept
+per endpoint and reused one call at a time, so a busy route does not pay a handshake per
+request.
 """
 
 from __future__ import annotations
@@ -14,8 +16,16 @@ from typing import Any
 
 import httptools
 
+from dataplane.config.tls_context import UpstreamTls
 from dataplane.errors import AuthServiceError, GrpcCallError
-from dataplane.grpc_unary import MAX_READS, MAX_RESPONSE_BYTES, GrpcAnswer, GrpcUnaryClient
+from dataplane.grpc_unary import (
+    HANDSHAKE_TIMEOUT,
+    MAX_READS,
+    MAX_RESPONSE_BYTES,
+    GrpcAnswer,
+    GrpcUnaryClient,
+)
+from dataplane.upstream.tls import open_stream
 
 CHECK_PATH = b"/envoy.service.auth.v3.Authorization/Check"
 
@@ -32,10 +42,27 @@ class GrpcAuthClient:
     def __init__(self) -> None:
         self._client = GrpcUnaryClient()
 
-    async def check(self, host: str, port: int, authority: bytes, message: bytes) -> AuthAnswer:
+    async def check(
+        self,
+        host: str,
+        port: int,
+        authority: bytes,
+        message: bytes,
+        *,
+        tls: UpstreamTls | None = None,
+        handshake_timeout: float = HANDSHAKE_TIMEOUT,
+    ) -> AuthAnswer:
         """The service's answer: gRPC status in trailers, the CheckResponse in ``body``."""
         try:
-            answer = await self._client.call(host, port, authority, CHECK_PATH, message)
+            answer = await self._client.call(
+                host,
+                port,
+                authority,
+                CHECK_PATH,
+                message,
+                tls=tls,
+                handshake_timeout=handshake_timeout,
+            )
         except GrpcCallError as error:
             raise AuthServiceError(f"authorization service: {error}") from None
         return answer
@@ -71,11 +98,22 @@ class _ResponseReader:
         self.complete = True
 
 
-async def http_check(host: str, port: int, request: bytes) -> AuthAnswer:
-    """Send ``request`` (a whole HTTP/1.1 request, ``connection: close``) and read the answer."""
+async def http_check(
+    host: str,
+    port: int,
+    request: bytes,
+    *,
+    tls: UpstreamTls | None = None,
+    handshake_timeout: float = HANDSHAKE_TIMEOUT,
+) -> AuthAnswer:
+    """Send ``request`` (a whole HTTP/1.1 request, ``connection: close``) and read the answer;
+    over TLS when ``tls`` (the cluster's, its context resolved) is given."""
     writer: asyncio.StreamWriter | None = None
     try:
-        reader, writer = await asyncio.open_connection(host, port)
+        reader, writer = await open_stream(host, port, tls, handshake_timeout)
+        ssl_object = writer.get_extra_info("ssl_object")
+        if ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2":
+            raise EOFError("the service chose HTTP/2 (ALPN h2); this client speaks HTTP/1.1")
         writer.write(request)
         await writer.drain()
         collected = _ResponseReader()

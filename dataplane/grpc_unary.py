@@ -1,9 +1,11 @@
-"""Unary gRPC calls over cleartext HTTP/2 (the h2 state machine on an asyncio stream), for the
-services the proxy asks per request: external authorization, rate limiting.
+"""Unary gRPC calls over HTTP/2 (the h2 state machine on an asyncio stream), for the services
+the proxy asks per request: external authorization, rate limiting.
 
-A failure to get an answer (connect error, reset, timeout, a malformed reply) raises
-``GrpcCallError``. Connections are kept per endpoint and reused one call at a time, so a busy
-route does not pay a handshake per request.
+Cleartext, or TLS when the service's cluster has an UpstreamTlsContext (the backends' client
+context, SNI and subject-alt-name check: ``dataplane.upstream.tls``). A failure to get an
+answer (connect error, failed handshake or certificate check, reset, timeout, a malformed
+reply) raises ``GrpcCallError``. Connections are kept per endpoint and reused one call at a
+time, so a busy route does not pay a handshake per request.
 """
 
 from __future__ import annotations
@@ -18,14 +20,21 @@ import h2.connection
 import h2.events
 import h2.exceptions
 
+from dataplane.config.tls_context import UpstreamTls
 from dataplane.errors import GrpcCallError
+from dataplane.upstream.tls import open_stream
 
 MAX_RESPONSE_BYTES = 1 << 20
 # Bounds the events read for one call; a call needs a handful.
 MAX_READS = 10_000
 IDLE_PER_ENDPOINT = 8
+# Bounds the TLS handshake when the caller gives no connect timeout (its own deadline still
+# applies).
+HANDSHAKE_TIMEOUT = 5.0
 
 Fields = list[tuple[bytes, bytes]]
+# Endpoint, and the TLS settings its connections were made with (None: cleartext).
+_Key = tuple[str, int, UpstreamTls | None, object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +47,12 @@ class GrpcAnswer:
 
 
 class _H2Connection:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, scheme: bytes
+    ) -> None:
         self.reader = reader
         self.writer = writer
+        self.scheme = scheme
         self.h2 = h2.connection.H2Connection(
             h2.config.H2Configuration(client_side=True, header_encoding=None)
         )
@@ -61,18 +73,28 @@ class GrpcUnaryClient:
     """Unary calls to services' endpoints, connections reused."""
 
     def __init__(self) -> None:
-        self._idle: dict[tuple[str, int], deque[_H2Connection]] = {}
+        self._idle: dict[_Key, deque[_H2Connection]] = {}
 
     async def call(
-        self, host: str, port: int, authority: bytes, path: bytes, message: bytes
+        self,
+        host: str,
+        port: int,
+        authority: bytes,
+        path: bytes,
+        message: bytes,
+        *,
+        tls: UpstreamTls | None = None,
+        handshake_timeout: float = HANDSHAKE_TIMEOUT,
     ) -> GrpcAnswer:
-        """The service's answer to ``message`` (serialized) on method ``path``."""
-        idle = self._idle.setdefault((host, port), deque())
-        connection = idle.pop() if idle else None
+        """The service's answer to ``message`` (serialized) on method ``path``; over TLS when
+        ``tls`` (the cluster's, its context resolved) is given."""
+        # A new context (rotated trust or client certificate) must not reuse old connections.
+        key = (host, port, tls, tls.context if tls is not None else None)
+        connection = self._take(key)
         try:
             if connection is None:
-                reader, writer = await asyncio.open_connection(host, port)
-                connection = _H2Connection(reader, writer)
+                reader, writer = await open_stream(host, port, tls, handshake_timeout)
+                connection = _H2Connection(reader, writer, b"https" if tls else b"http")
             answer = await _unary(connection, authority, path, message)
         except (OSError, EOFError, h2.exceptions.H2Error, asyncio.IncompleteReadError) as error:
             if connection is not None:
@@ -82,11 +104,23 @@ class GrpcUnaryClient:
             if connection is not None:  # cancelled (timeout): the stream state is unknown
                 connection.close()
             raise
-        if connection.broken or len(idle) >= IDLE_PER_ENDPOINT:
+        idle = self._idle.setdefault(key, deque()) if not connection.broken else None
+        if idle is None or len(idle) >= IDLE_PER_ENDPOINT:
             connection.close()
         else:
             idle.append(connection)
         return answer
+
+    def _take(self, key: _Key) -> _H2Connection | None:
+        """An idle connection for ``key``; keys without one are dropped, so endpoints and
+        contexts of old configs do not accumulate."""
+        idle = self._idle.get(key)
+        if not idle:
+            return None
+        connection = idle.pop()
+        if not idle:
+            del self._idle[key]
+        return connection
 
     def close(self) -> None:
         for idle in self._idle.values():
@@ -104,7 +138,7 @@ async def _unary(
         stream_id,
         [
             (b":method", b"POST"),
-            (b":scheme", b"http"),
+            (b":scheme", connection.scheme),
             (b":path", path),
             (b":authority", authority),
             (b"content-type", b"application/grpc"),

@@ -6,6 +6,9 @@ a fetch in the background when the set is missing, about to expire, or lacks the
 ``kid``; meanwhile (and whenever no fresh set is at hand) the set is empty, so tokens fail
 to verify: the provider fails closed. Fetches start at most once per ``REFETCH_INTERVAL``,
 so a stream of tokens with unknown key ids cannot flood the key server.
+
+A key server whose cluster has an UpstreamTlsContext is fetched from over TLS, with the
+backends' client settings; a failed handshake or certificate check is a failed fetch.
 """
 
 from __future__ import annotations
@@ -81,14 +84,16 @@ class RemoteKeySet:
     async def _fetch(self) -> None:
         balancer = self.clusters.get(self.cluster)
         pool = balancer.pick() if balancer is not None else None
-        if pool is None or pool.tls is not None:
-            return  # no endpoint, or TLS (not implemented for key fetches): fail closed
+        if pool is None:
+            return  # no endpoint: fail closed
         request = (
             b"GET " + self.path + b" HTTP/1.1\r\nhost: " + self.host + b"\r\n"
             b"accept: application/json\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
         )
         try:
-            fetch = http_check(pool.host, pool.port, request)
+            fetch = http_check(
+                pool.host, pool.port, request, tls=pool.tls, handshake_timeout=pool.connect_timeout
+            )
             answer = await asyncio.wait_for(fetch, FETCH_TIMEOUT)
         except (AuthServiceError, TimeoutError):
             return

@@ -4,9 +4,11 @@ basic_auth, api_key_auth, agw's CEL authorization, agw's CEL transformation.
 JWT authentication (Envoy's filter, ``dataplane.jwt``): the route's requirement decides; a
 verified token's claims are ``jwt`` to CEL.
 
-Basic authentication (Envoy's filter): ``Authorization: Basic`` credentials whose password's
-SHA-1 matches the user's htpasswd entry; anything else answers 401. The user is ``basicAuth``
-(``basicAuth.username``) to the CEL expressions that follow.
+Basic authentication (Envoy's filter): ``Authorization: Basic`` credentials whose password
+matches the user's htpasswd entry; anything else answers 401. Envoy verifies ``{SHA}`` hashes
+only, the agw proxy also bcrypt, ``$apr1$`` and SHA-crypt (``dataplane.htpasswd``, which
+remembers recent successes so a client repeating its credentials pays the hash once). The user
+is ``basicAuth`` (``basicAuth.username``) to the CEL expressions that follow.
 
 API-key authentication (Envoy's filter): the key from the first configured header (its
 "Bearer " prefix stripped) or query parameter must be one of the route's; anything else
@@ -31,13 +33,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from cel import Activation
-from dataplane import jwt, transformation
+from dataplane import htpasswd, jwt, transformation
 from dataplane.config.policy_auth import (
     API_KEY_AUTH_FILTER,
     AUTHORIZATION_FILTER,
@@ -135,7 +135,7 @@ def api_key(head: RequestHead, keys: ApiKeys) -> bytes | None:
     return key or None
 
 
-def basic_user(value: bytes | None, users: Mapping[str, bytes]) -> str | None:
+def basic_user(value: bytes | None, users: Mapping[str, htpasswd.PasswordHash]) -> str | None:
     """The user whose credentials ``value`` (an Authorization header) carries, if valid."""
     if value is None or value[:6].lower() != b"basic ":
         return None
@@ -147,8 +147,7 @@ def basic_user(value: bytes | None, users: Mapping[str, bytes]) -> str | None:
     expected = users.get(user)
     if not sep or expected is None:
         return None
-    digest = hashlib.sha1(password.encode("utf-8")).digest()
-    return user if hmac.compare_digest(digest, expected) else None
+    return user if htpasswd.verify(expected, password.encode("utf-8")) else None
 
 
 def is_allowed(rules: tuple[AuthorizationRule, ...], variables: Activation) -> bool:

@@ -3,11 +3,16 @@ limit filter a route turns on, compute the route's descriptors from the request 
 service (``RateLimitService/ShouldRateLimit``) before the request goes anywhere.
 
 Over the limit: 429 with ``x-envoy-ratelimited: true``, the headers the service adds and the
-body it gives (none by default). No answer (unreachable, an error status, past the filter's
-timeout): the request goes on, or answers 500 under ``failure_mode_deny``. A request none of
-whose descriptors apply is not sent to the service at all. Held while the service decides by
-the same hold as ext_authz (``dataplane.extauth``), after the ext_authz checks, as the
-filters are ordered.
+body it gives (none by default). Allowed: the service's ``request_headers_to_add`` are
+appended to the request sent upstream, its ``response_headers_to_add`` to the response the
+client gets, as Envoy's filter does. No answer (unreachable, a failed TLS handshake or
+certificate check, an error status, past the filter's timeout): the request goes on, or
+answers 500 under ``failure_mode_deny``. A request none of whose descriptors apply is not sent
+to the service at all. Held while the service decides by the same hold as ext_authz
+(``dataplane.extauth``), after the ext_authz checks, as the filters are ordered.
+
+CEL entries see what authentication found (``jwt``, ``basicAuth``, ``apiKey``): the auth
+filters run before this one, as Envoy's jwt_authn runs before its ratelimit filter.
 """
 
 from __future__ import annotations
@@ -20,11 +25,11 @@ from typing import TYPE_CHECKING
 from envoy.service.ratelimit.v3 import rls_pb2
 
 from cel import Activation, EvaluationError, UInt
-from dataplane.cel.facts import HeadFacts, PeerAddress
 from dataplane.config.ratelimit_global import Descriptor, DescriptorAction, RateLimitFilter
 from dataplane.config.route_table import RouteEntry
 from dataplane.errors import GrpcCallError
 from dataplane.grpc_unary import GrpcUnaryClient, grpc_status
+from dataplane.transformation import activation
 
 if TYPE_CHECKING:
     from dataplane.chain import HttpChain
@@ -41,12 +46,14 @@ _CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GrpcUnaryClient] 
 
 @dataclass(frozen=True, slots=True)
 class RateLimitOutcome:
-    """Allowed (``status`` 0) with headers for the upstream request, or a reply to send."""
+    """Allowed (``status`` 0) with headers to append to the upstream request and to the
+    response, or a reply to send (``headers``, ``body``)."""
 
     status: int = 0
     headers: Fields = field(default_factory=list)
     body: bytes = b""
-    set_headers: Fields = field(default_factory=list)
+    request_headers: Fields = field(default_factory=list)
+    response_headers: Fields = field(default_factory=list)
 
 
 def applicable(
@@ -65,6 +72,7 @@ def applies(route: RouteEntry, chain: HttpChain) -> bool:
 
 async def decide(exchange: Exchange, route: RouteEntry, chain: HttpChain) -> RateLimitOutcome:
     added: Fields = []
+    to_response: Fields = []
     for config, descriptors in applicable(chain.settings.rate_limits, route):
         computed = [entries for entries in (_entries(d, exchange) for d in descriptors) if entries]
         if not computed:
@@ -79,7 +87,8 @@ async def decide(exchange: Exchange, route: RouteEntry, chain: HttpChain) -> Rat
             headers = [RATE_LIMITED_HEADER, *_fields(answer.response_headers_to_add)]
             return RateLimitOutcome(429, headers, answer.raw_body)
         added += _fields(answer.request_headers_to_add)
-    return RateLimitOutcome(set_headers=added)
+        to_response += _fields(answer.response_headers_to_add)
+    return RateLimitOutcome(request_headers=added, response_headers=to_response)
 
 
 async def _ask(
@@ -89,8 +98,6 @@ async def _ask(
     pool = balancer.pick() if balancer is not None else None
     if pool is None:
         raise GrpcCallError(f"cluster {config.cluster!r} has no endpoint")
-    if pool.tls is not None:
-        raise GrpcCallError(f"cluster {config.cluster!r} needs TLS, not implemented here")
     request = rls_pb2.RateLimitRequest(domain=config.domain)
     for entries in descriptors:
         descriptor = request.descriptors.add()
@@ -102,7 +109,13 @@ async def _ask(
         client = _CLIENTS[loop] = GrpcUnaryClient()
     message = request.SerializeToString()
     answer = await client.call(
-        pool.host, pool.port, config.cluster.encode(), SHOULD_RATE_LIMIT_PATH, message
+        pool.host,
+        pool.port,
+        config.cluster.encode(),
+        SHOULD_RATE_LIMIT_PATH,
+        message,
+        tls=pool.tls,
+        handshake_timeout=pool.connect_timeout,
     )
     if grpc_status(answer) != 0:
         raise GrpcCallError(f"ShouldRateLimit failed with gRPC status {grpc_status(answer)}")
@@ -115,9 +128,7 @@ def _entries(descriptor: Descriptor, exchange: Exchange) -> list[tuple[str, str]
     variables: Activation | None = None
     for action in descriptor:
         if action.kind == "cel" and variables is None:
-            peer = exchange.conn.peer.decode("latin-1")
-            facts = HeadFacts(exchange.head, exchange.protocol_name)
-            variables = Activation(facts, source=PeerAddress(peer, 0))
+            variables = activation(exchange, exchange.identity or {})
         value = _value(action, exchange, variables)
         if value is None:
             return []

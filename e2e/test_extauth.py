@@ -3,7 +3,8 @@ gRPC and HTTP authorization services: allowed requests reach the backend with th
 service added; denied ones get the service's answer (403 from gRPC, the HTTP service's own
 status, headers and body) and never reach the backend; an unreachable service refuses with 403;
 an unresolvable auth backendRef answers 500; a body is forwarded to the service up to maxSize.
-Leaves out TLS to the auth service and the auth-service timeout."""
+Leaves out TLS to the auth service (tests/dataplane/test_policy_service_tls.py) and the
+auth-service timeout."""
 
 from __future__ import annotations
 

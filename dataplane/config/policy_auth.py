@@ -13,8 +13,6 @@ nothing.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -31,6 +29,7 @@ from dataplane.config.jwt_authn import JWT_AUTHN_TYPE, PER_ROUTE_TYPE, compile_j
 from dataplane.config.support import check_fields
 from dataplane.config.values import data_source_bytes
 from dataplane.errors import InvalidConfig, UnsupportedValue
+from dataplane.htpasswd import PasswordHash, parse_hash
 
 BASIC_AUTH_FILTER = "envoy.filters.http.basic_auth"
 API_KEY_AUTH_FILTER = "envoy.filters.http.api_key_auth"
@@ -110,8 +109,8 @@ class RouteAuth:
     authorization: tuple[AuthorizationRule, ...] = ()
     request: CelTransform | None = None
     response: CelTransform | None = None
-    # basic_auth users: name -> SHA-1 digest of the password.
-    basic_users: Mapping[str, bytes] | None = None
+    # basic_auth users: name -> the hash of the password.
+    basic_users: Mapping[str, PasswordHash] | None = None
     api_keys: ApiKeys | None = None
     # The jwt_authn requirement the route names.
     jwt_requirement: str | None = None
@@ -227,23 +226,24 @@ def _api_keys(config: Any) -> ApiKeys:
     )
 
 
-def htpasswd_users(content: bytes, path: str) -> Mapping[str, bytes]:
-    """``user:{SHA}<base64>`` lines, the only hash Envoy's basic_auth verifies."""
-    users: dict[str, bytes] = {}
+def htpasswd_users(content: bytes, path: str) -> Mapping[str, PasswordHash]:
+    """``user:<hash>`` lines: Envoy's ``{SHA}``, and the bcrypt, ``$apr1$`` and SHA-crypt
+    hashes agentgateway also accepts (``dataplane.htpasswd``)."""
+    users: dict[str, PasswordHash] = {}
     for number, raw in enumerate(content.decode("utf-8", "replace").splitlines(), 1):
         line = raw.strip()
         if not line:
             continue
-        user, _, hashed = line.partition(":")
-        try:
-            digest = base64.b64decode(hashed.removeprefix("{SHA}"), validate=True)
-        except binascii.Error:
-            digest = b""
-        if not user or not hashed.startswith("{SHA}") or len(digest) != 20:
-            raise InvalidConfig(f"{path}: line {number} is not user:{{SHA}}<base64 SHA-1>")
+        user, _, text = line.partition(":")
+        hashed = parse_hash(text) if user else None
+        if hashed is None:
+            raise InvalidConfig(
+                f"{path}: line {number} is not user:<hash> with a {{SHA}}, bcrypt, $apr1$,"
+                " $5$ or $6$ hash"
+            )
         if user in users:
             raise InvalidConfig(f"{path}: user {user!r} appears twice")
-        users[user] = digest
+        users[user] = hashed
     return MappingProxyType(users)
 
 

@@ -1,10 +1,14 @@
 """TLS to upstream endpoints: the connect arguments of a cluster's UpstreamTlsContext, and the
 subject-alt-name check OpenSSL cannot do for several names (Envoy's match_typed_subject_alt_names).
+
+Backends connect through the pools; the services the proxy asks per request (authorization,
+rate limits, key sets) connect through ``open_stream``, with the same settings.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from typing import Any
 
 from dataplane.config.tls_context import SubjectAltName, UpstreamTls
@@ -20,6 +24,26 @@ def connect_arguments(tls: UpstreamTls | None, handshake_timeout: float) -> dict
         "server_hostname": tls.sni,
         "ssl_handshake_timeout": max(handshake_timeout, 0.001),
     }
+
+
+async def open_stream(
+    host: str, port: int, tls: UpstreamTls | None, handshake_timeout: float
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A stream to one endpoint of a cluster, over TLS when the cluster has an
+    UpstreamTlsContext. Raises OSError (``ssl.SSLError`` for TLS) when no acceptable
+    connection results; the caller bounds the wait."""
+    if tls is not None and tls.context is None:
+        # Its secrets have not arrived: never fall back to cleartext.
+        raise ssl.SSLError(f"{host}:{port}: the cluster's TLS context is not ready")
+    reader, writer = await asyncio.open_connection(
+        host, port, **connect_arguments(tls, handshake_timeout)
+    )
+    if not peer_is_acceptable(tls, writer.transport):
+        writer.close()
+        raise ssl.SSLCertVerificationError(
+            f"{host}:{port}: the certificate carries none of the expected subject alt names"
+        )
+    return reader, writer
 
 
 def peer_is_acceptable(tls: UpstreamTls | None, transport: asyncio.BaseTransport) -> bool:

@@ -8,7 +8,8 @@ always-sent headers, its denial relayed as written and its allowed response head
 upstream, failing closed with 403 when the service is unreachable, a body cut to
 ``max_request_bytes`` (or 413 without ``allow_partial_message``) with the whole body still
 forwarded, the body of a request held during the check, HTTP/2 clients, and the NACK of fields
-not implemented. Leaves out TLS to the auth service and several filters on one route.
+not implemented. Leaves out TLS to the auth service (test_policy_service_tls.py) and several
+filters on one route.
 """
 
 from __future__ import annotations

@@ -7,9 +7,10 @@ set, appended and removed from CEL with metadata, response headers (on forwarded
 not on a denial, which happens first), HTTP/2 clients, per-route configs ignored without the
 filters in the chain, the NACK for a non-empty filter config; basic authentication (401s for
 missing, wrong and unknown credentials, ``basicAuth.username`` in CEL) and the NACKs for a
-basic_auth on every route and for hashes other than {SHA}; API keys from the bearer header,
-a bare header or the query (401 for missing, unknown, or no keys configured; ``apiKey.client``
-in CEL). Leaves out ``jwt`` (not implemented yet).
+basic_auth on every route and for a malformed hash; API keys from the bearer header, a bare
+header or the query (401 for missing, unknown, or no keys configured; ``apiKey.client`` in
+CEL). Leaves out ``jwt`` (test_policy_jwt.py) and hashes other than {SHA}
+(test_htpasswd.py).
 """
 
 from __future__ import annotations
@@ -263,7 +264,7 @@ async def test_basic_authentication_and_the_user_in_cel(proxy: Proxy, backends: 
     ("listener", "route_users", "match"),
     [
         (lambda: basic_listener(disabled=False), None, "basic_auth for all routes"),
-        (basic_listener, "alice:$apr1$x$y\n", r"line 1 is not user:\{SHA\}"),
+        (basic_listener, "alice:$apr1$x$y\n", r"line 1 is not user:<hash>"),
     ],
 )
 def test_basic_auth_configs_agw_cannot_honour_are_rejected(

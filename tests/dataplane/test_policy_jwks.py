@@ -5,7 +5,7 @@ ahead of expiry, a refetch when a token names an unknown kid at most once per
 compiling ``remote_jwks``. End-to-end verification through both data planes is in
 e2e/test_agw_policy_rls.py.
 
-Leaves out TLS to the key server (not implemented: the provider stays closed)."""
+Leaves out TLS to the key server (test_policy_jwks_tls.py)."""
 
 from __future__ import annotations
 
@@ -58,6 +58,7 @@ class Endpoint:
     host: str
     port: int
     tls: None = None
+    connect_timeout: float = 1.0
 
 
 @dataclass

@@ -2,13 +2,16 @@
 (grpc.aio ``ShouldRateLimit`` on the test's loop): descriptors from request headers, pseudo
 headers, the remote address, generic keys, header matches and CEL entries; 429 with
 ``x-envoy-ratelimited`` (and the service's headers) past the limit, the backend untouched;
-requests whose descriptors are all absent never asked about; failure_mode_deny (500) against
-failing open when the service is down; a route without the per-route config unaffected; the
-NACK for an unsupported action. Config built by the translator's stage 2 from IR, so the
-test also pins that the two sides agree.
+requests whose descriptors are all absent never asked about; on OK answers, the service's
+request headers appended to the upstream request and its response headers appended to the
+response (forwarded, and the route's own direct response), over HTTP/1.1 and HTTP/2;
+failure_mode_deny (500) against failing open when the service is down; a route without the
+per-route config unaffected; the NACK for an unsupported action. Config built by the
+translator's stage 2 from IR, so the test also pins that the two sides agree.
 
-Leaves out TLS to the service (refused: fails per the failure mode) and request headers the
-service adds on OK answers."""
+Leaves out TLS to the service (test_policy_service_tls.py) and CEL entries over ``jwt``
+(test_policy_rls_identity.py); response headers on the proxy's error replies (503, 504),
+which the ratelimit filter's OK headers do not reach on the agw proxy."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+import httpx
 import pytest
 from envoy.config.route.v3 import route_components_pb2 as route_pb2
 from envoy.extensions.filters.http.ratelimit.v3 import rate_limit_pb2
@@ -63,6 +67,9 @@ class CountingService:
         response = rls_pb2.RateLimitResponse(overall_code=code)
         if over:
             response.response_headers_to_add.add(key="x-ratelimit-reason", value="counted")
+        else:
+            response.response_headers_to_add.add(key="X-RateLimit-Checked", value="yes")
+            response.request_headers_to_add.add(key="x-ratelimit-checked", value="yes")
         return response
 
 
@@ -100,10 +107,16 @@ def service(deny: bool = False) -> RateLimitService:
 async def serve(proxy: Proxy, backends: Backends, rls_port: int, deny: bool = False) -> Any:
     web = await backends("web")
     limited_route = r.to_cluster("web", "/api")
-    limit = GlobalRateLimit(service(deny), DESCRIPTORS)
-    limited_route.typed_per_filter_config[limit.service.name].CopyFrom(
-        build_rate_limit_per_route(limit)
+    direct = r.Route(
+        name="direct",
+        match=r.RouteMatch(prefix="/direct"),
+        direct_response=route_pb2.DirectResponseAction(status=200),
     )
+    limit = GlobalRateLimit(service(deny), DESCRIPTORS)
+    for limited in (limited_route, direct):
+        limited.typed_per_filter_config[limit.service.name].CopyFrom(
+            build_rate_limit_per_route(limit)
+        )
     listener = r.listener("l", PROXY_HOST, 0, "rc")
     manager = r.http_manager("rc")
     router = list(manager.http_filters)
@@ -114,7 +127,9 @@ async def serve(proxy: Proxy, backends: Backends, rls_port: int, deny: bool = Fa
         XdsResources(
             listeners={"l": listener},
             route_configs={
-                "rc": r.route_config("rc", r.vhost("v", ["*"], limited_route, r.to_cluster("web")))
+                "rc": r.route_config(
+                    "rc", r.vhost("v", ["*"], limited_route, direct, r.to_cluster("web"))
+                )
             },
             clusters={"web": r.cluster("web"), "rls": r.cluster("rls")},
             load_assignments={
@@ -168,6 +183,30 @@ async def test_absent_entries_leave_their_descriptor_out(
         [("method", "POST"), ("remote_address", CLIENT_ADDRESS)],
         [("path-size", "4")],
     ]
+
+
+async def test_headers_of_an_ok_answer_are_appended(
+    proxy: Proxy, backends: Backends, rls: tuple[CountingService, int]
+) -> None:
+    _, port = rls
+    host, proxy_port, web = await serve(proxy, backends, port)
+    sent = {"x-ratelimit-checked": "client", "x-user": "carol"}
+    response = await fetch(host, proxy_port, request_bytes("GET", "/api/ok", headers=sent))
+    assert response.status == 200
+    assert response.header("x-ratelimit-checked") == "yes"
+    # Appended, as Envoy's filter does, not set: the client's value stays.
+    assert web.received[0].header_values("x-ratelimit-checked") == ["client", "yes"]
+    direct = await fetch(host, proxy_port, request_bytes("GET", "/direct"))
+    assert direct.status == 200
+    assert direct.header("x-ratelimit-checked") == "yes"
+    unlimited = await fetch(host, proxy_port, request_bytes("GET", "/other"))
+    assert unlimited.header("x-ratelimit-checked") is None
+    async with httpx.AsyncClient(http1=False, http2=True) as client:
+        # POST, another path size: the limits of the two GETs above are used up.
+        over_h2 = await client.post(f"http://{host}:{proxy_port}/api/h2/x")
+    assert over_h2.http_version == "HTTP/2"
+    assert over_h2.status_code == 200
+    assert over_h2.headers.get_list("x-ratelimit-checked") == ["yes"]
 
 
 @pytest.mark.parametrize(("deny", "status"), [(True, 500), (False, 200)])

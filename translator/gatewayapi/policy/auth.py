@@ -2,11 +2,12 @@
 transformation of each route into ``ir.RouteAuth``, and tell each HTTP filter chain which auth
 filters (and JWT requirements) it needs.
 
-Authorization and transformation are CEL evaluated per request by the agw proxy. Gateways
-served by Envoy get no transformation, and get the authorization rules whose expressions all
-convert to Envoy's CEL as RBAC filters (``rbac``); their policies' statuses name the rest (see
-``enforcement``). Routes without these settings keep their IR objects, so incremental
-translation reuses them."""
+Authorization and transformation are CEL evaluated per request by the agw proxy, which also
+verifies more htpasswd hashes than Envoy (``auth_options``). Gateways served by Envoy get no
+transformation, and get the authorization rules whose expressions all convert to Envoy's CEL
+as RBAC filters (``rbac``); their policies' statuses name the rest (see ``enforcement``).
+Routes without these settings keep their IR objects, so incremental translation reuses
+them."""
 
 from __future__ import annotations
 
@@ -14,18 +15,19 @@ import dataclasses
 from typing import Any
 
 from translator import ir
-from translator.gatewayapi.policy.auth_options import auth_options
+from translator.gatewayapi.policy.auth_options import agw_basic_auth, auth_options
 from translator.gatewayapi.policy.credentials import api_key_auth, basic_auth, jwt_authn
 from translator.gatewayapi.policy.rbac import envoy_rules
 from translator.ir.auth import (
     AUTH_FILTERS,
+    BasicAuth,
     CelTransform,
     CelTransformation,
     HeaderExpression,
     JwtAuthn,
     RouteAuth,
 )
-from translator.ir.policy import TrafficPolicy
+from translator.ir.policy import PolicyField, TrafficPolicy
 from translator.options import DataPlane
 from translator.resources import ResourceSet
 
@@ -82,11 +84,17 @@ class _Builder:
             envoy_authorization=() if self.agw else envoy_rules(policy.authorization),
             transformation=_transformation(transformation.data()) if transformation else None,
             jwt=jwt_authn(jwt) if jwt else None,
-            basic_auth=basic_auth(basic, self.resources, self.agw) if basic else None,
+            basic_auth=self.basic_auth(basic) if basic else None,
             api_key_auth=api_key_auth(api_key, self.resources, self.agw) if api_key else None,
             options=auth_options(basic, api_key, self.resources) if self.agw else None,
         )
         return auth if auth.filters() else None
+
+    def basic_auth(self, field: PolicyField) -> BasicAuth | None:
+        """The agw proxy verifies more htpasswd hashes than Envoy's ``{SHA}``."""
+        if self.agw:
+            return agw_basic_auth(field, self.resources)
+        return basic_auth(field, self.resources, agw=False)
 
 
 def _listener(

@@ -97,6 +97,7 @@ def _reached(
     cel_fields: list[str] = []
     parts_on_plane: list[str] = []
     if plane is DataPlane.ENVOY:
+        notes += prepared.envoy_notes
         cel_fields, cel_notes = not_enforced_on_envoy_parts(
             prepared.settings, prepared.authorization
         )

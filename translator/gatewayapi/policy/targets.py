@@ -89,6 +89,8 @@ class PreparedPolicy:
     # Fields in effect that do less than asked where they apply (a reference that does not
     # resolve, routes that disagree on a shared cluster); said in the status.
     notes: list[str] = field(default_factory=list)
+    # Notes that hold on the Gateways Envoy serves only.
+    envoy_notes: list[str] = field(default_factory=list)
 
     @property
     def paths(self) -> list[str]:
