@@ -177,6 +177,8 @@ STREAM_COUNTERS = (
     "udp_datagrams_received",
     "udp_datagrams_dropped",
 )
+# Tracing counters, shown under their own names in /stats.
+TRACING_COUNTERS = ("spans_exported", "spans_dropped", "span_exports_failed")
 
 
 def stat_lines(admin: ProxyAdmin) -> Iterator[tuple[str, int | str]]:
@@ -189,7 +191,7 @@ def stat_lines(admin: ProxyAdmin) -> Iterator[tuple[str, int | str]]:
     yield "downstream_cx_total", counters.get("downstream_connections_total", 0)
     yield "upstream_cx_connect_fail", counters.get("upstream_connect_failures", 0)
     yield "upstream_rq_retry", counters.get("upstream_retries", 0)
-    for name in STREAM_COUNTERS:
+    for name in STREAM_COUNTERS + TRACING_COUNTERS:
         yield name, counters.get(name, 0)
     for route, cluster, code, count in counters.get("requests", ()):
         yield f"route.{route or '(none)'}.cluster.{cluster or '(none)'}.rq_{code}", count
@@ -237,6 +239,9 @@ class ProxyCollector(Collector):
             ("udp_sessions", "udp_sessions_total", "UDP client sessions"),
             ("udp_datagrams_received", "udp_datagrams_received", "datagrams from clients"),
             ("udp_datagrams_dropped", "udp_datagrams_dropped", "datagrams dropped"),
+            ("spans_exported", "spans_exported", "spans taken by trace collectors"),
+            ("spans_dropped", "spans_dropped", "spans dropped on a full export queue"),
+            ("span_exports_failed", "span_exports_failed", "span batches not exported"),
         ):
             yield CounterMetricFamily(f"agw_proxy_{name}", text, value=counters.get(key, 0))
         for name in ("tcp_connections_active", "udp_sessions_active"):

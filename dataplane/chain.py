@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from dataplane.access_log import AccessLog
 from dataplane.config.listener import HttpSettings
 from dataplane.config.route_table import RouteTable
 from dataplane.http2.codec import DEFAULT_CODEC_SETTINGS, CodecSettings
 from dataplane.upstream.balancer import ClusterBalancer
+
+if TYPE_CHECKING:
+    # Loaded only where a configuration has tracing (it brings the OTLP messages).
+    from dataplane.span_export import SpanExporter
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +28,8 @@ class HttpChain:
     routes: RouteTable | None
     clusters: Mapping[str, ClusterBalancer]
     access_log: AccessLog | None = None
+    # Where recorded spans go, when ``settings.tracing`` is set.
+    spans: SpanExporter | None = None
     server_line: bytes = field(default=b"")
     # "http" or "https", for x-forwarded-proto and redirects.
     scheme: bytes = b"http"

@@ -47,3 +47,8 @@ class GrpcCallError(Exception):
 class AuthServiceError(Exception):
     """An external authorization service gave no usable answer (unreachable, reset, timeout,
     malformed reply): the request is refused with the filter's status_on_error."""
+
+
+class SpanExportError(Exception):
+    """A trace collector did not take a batch of spans (no endpoint, unreachable, an error
+    answer); the batch is dropped and requests never notice."""

@@ -14,6 +14,7 @@ import asyncio
 import functools
 import ssl
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from dataplane.access_log import AccessLog
 from dataplane.chain import HttpChain
@@ -32,10 +33,17 @@ from dataplane.upstream.balancer import ClusterBalancer
 from dataplane.upstream.pool import UpstreamPools
 from dataplane.write_batch import WriteBatch
 
+if TYPE_CHECKING:
+    from dataplane.config.tracing import ExportTarget
+    from dataplane.span_export import SpanExporter
+
 TICK_SECONDS = 0.5
 bind_datagram_socket: SocketFactory = functools.partial(bind_socket, datagram=True)
 # Pools sweep their idle connections every this many ticks.
 _POOL_SWEEP_TICKS = 10
+# How long a span exporter that is no longer used (or the proxy closing) may take to send
+# the spans it holds.
+SPAN_FLUSH_SECONDS = 1.0
 
 
 class Proxy:
@@ -60,6 +68,8 @@ class Proxy:
         self._draining: list[BoundListener] = []
         self._access_logs: dict[str, AccessLog] = {}
         self._tls_contexts: dict[str, ssl.SSLContext] = {}
+        self._span_exporters: dict[ExportTarget, SpanExporter] = {}
+        self._retiring_exporters: set[asyncio.Task[None]] = set()
         self._ticks = 0
         self._ticker: asyncio.TimerHandle | None = self.loop.call_later(tick_seconds, self._tick)
 
@@ -68,10 +78,11 @@ class Proxy:
         before anything changes for the listener concerned."""
         balancers = {name: ClusterBalancer(c, self.pools) for name, c in config.clusters.items()}
         contexts: dict[str, ssl.SSLContext] = {}
+        export_targets: set[ExportTarget] = set()
         planned = {
             (lc.host, lc.port): (
                 lc,
-                self._chains(lc, config, balancers, contexts),
+                self._chains(lc, config, balancers, contexts, export_targets),
                 self._tcp_chains(lc, config, balancers, contexts),
             )
             for lc in config.listeners.values()
@@ -96,6 +107,7 @@ class Proxy:
                 existing.update(listener_config, chains, tcp_chains)
         self._apply_udp(config, balancers)
         self._tls_contexts = contexts
+        self._retire_exporters(export_targets)
         self.pools.retire_all_but(
             (c.name, e.host, e.port) for c in config.clusters.values() for e in c.endpoints
         )
@@ -107,6 +119,7 @@ class Proxy:
         config: RuntimeConfig,
         balancers: Mapping[str, ClusterBalancer],
         contexts: dict[str, ssl.SSLContext],
+        export_targets: set[ExportTarget],
     ) -> Chains:
         chains = []
         for chain in listener.filter_chains:
@@ -117,16 +130,47 @@ class Proxy:
                 access_log = self._access_logs.get(target)
                 if access_log is None:
                     access_log = self._access_logs[target] = AccessLog(target)
+            spans = None
+            if settings.tracing is not None:
+                spans = self._span_exporter(settings.tracing.export, balancers, export_targets)
             http = HttpChain(
                 settings=settings,
                 routes=config.route_tables.get(settings.route_config),
                 clusters=balancers,
                 access_log=access_log,
+                spans=spans,
                 scheme=b"https" if chain.tls is not None else b"http",
             )
             context = self._tls_context(chain.name, chain.tls, config, contexts, http=True)
             chains.append((chain, http, context))
         return tuple(chains)
+
+    def _span_exporter(
+        self,
+        target: ExportTarget,
+        balancers: Mapping[str, ClusterBalancer],
+        used: set[ExportTarget],
+    ) -> SpanExporter:
+        """The worker's exporter for ``target``, kept across configs so queued spans stay.
+        Kept from its creation, so that a config that fails to apply leaves none running
+        unseen."""
+        exporter = self._span_exporters.get(target)
+        if exporter is None:
+            # Here, not at the top: it loads the OTLP messages, which only tracing needs.
+            from dataplane.span_export import SpanExporter
+
+            exporter = self._span_exporters[target] = SpanExporter(target, self.stats)
+        exporter.bind(balancers)
+        used.add(target)
+        return exporter
+
+    def _retire_exporters(self, used: set[ExportTarget]) -> None:
+        """Exporters the applied config does not use send what they hold, then stop."""
+        for target in [t for t in self._span_exporters if t not in used]:
+            exporter = self._span_exporters.pop(target)
+            task = self.loop.create_task(exporter.close(SPAN_FLUSH_SECONDS))
+            self._retiring_exporters.add(task)
+            task.add_done_callback(self._retiring_exporters.discard)
 
     def _tcp_chains(
         self,
@@ -289,6 +333,11 @@ class Proxy:
             self._ticker = None
         for access_log in self._access_logs.values():
             access_log.close()
+        for exporter in self._span_exporters.values():
+            await exporter.close(SPAN_FLUSH_SECONDS)
+        self._span_exporters = {}
+        for task in list(self._retiring_exporters):
+            await task
 
 
 def _base_tls_params(listener: ListenerConfig) -> TlsParams | None:

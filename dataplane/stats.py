@@ -16,6 +16,9 @@ class ProxyStats:
         "downstream_connections_total",
         "labelled_requests",
         "requests",
+        "span_exports_failed",
+        "spans_dropped",
+        "spans_exported",
         "tcp_bytes_received",
         "tcp_bytes_sent",
         "tcp_connections_active",
@@ -54,6 +57,10 @@ class ProxyStats:
         self.udp_sessions_total = 0
         self.udp_datagrams_received = 0
         self.udp_datagrams_dropped = 0
+        # Tracing: spans sent to collectors, dropped on a full queue, failed export batches.
+        self.spans_exported = 0
+        self.spans_dropped = 0
+        self.span_exports_failed = 0
 
     def observe_latency(self, cluster: str, seconds: float) -> None:
         counts = self.upstream_latency.get(cluster)

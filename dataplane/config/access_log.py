@@ -3,7 +3,7 @@
 values are the command operators agw emits (one per default attribute) or ``%CEL(expr)%``.
 
 Expressions are compiled here, once per configuration; ``dataplane.access_line`` evaluates
-them per request."""
+them per request. The tracing custom tags (``dataplane.config.tracing``) use the same values."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def _filter(entry: Any) -> Program:
     if not entry.filter.extension_filter.typed_config.Unpack(expression):
         raise UnsupportedValue("ExtensionFilter.typed_config", "", "ExpressionFilter only")
     check_fields(expression)
-    return _compile(expression.expression, "ExpressionFilter.expression")
+    return compile_cel(expression.expression, "ExpressionFilter.expression")
 
 
 def _json_format(log_format: Any) -> tuple[tuple[str, str | Program], ...]:
@@ -81,20 +81,24 @@ def _json_format(log_format: Any) -> tuple[tuple[str, str | Program], ...]:
             raise UnsupportedValue("SubstitutionFormatString.formatters", formatter.name)
     if not log_format.HasField("json_format"):
         raise UnsupportedField("SubstitutionFormatString (json_format only)")
-    fields: list[tuple[str, str | Program]] = []
-    for key, value in log_format.json_format.fields.items():
-        command = value.string_value
-        if command in COMMANDS:
-            fields.append((key, COMMANDS[command]))
-        elif command.startswith(_CEL_PREFIX) and command.endswith(_CEL_SUFFIX):
-            source = command[len(_CEL_PREFIX) : -len(_CEL_SUFFIX)]
-            fields.append((key, _compile(source, f"json_format.{key}")))
-        else:
-            raise UnsupportedValue(f"json_format.{key}", command)
+    fields = [
+        (key, compile_command(value.string_value, f"json_format.{key}"))
+        for key, value in log_format.json_format.fields.items()
+    ]
     return tuple(sorted(fields, key=lambda item: item[0]))
 
 
-def _compile(source: str, where: str) -> Program:
+def compile_command(command: str, where: str) -> str | Program:
+    """One of ``COMMANDS`` as the default attribute's name, or ``%CEL(expr)%`` compiled; the
+    access log's json_format values and the tracing custom tags' ``value`` alike."""
+    if command in COMMANDS:
+        return COMMANDS[command]
+    if command.startswith(_CEL_PREFIX) and command.endswith(_CEL_SUFFIX):
+        return compile_cel(command[len(_CEL_PREFIX) : -len(_CEL_SUFFIX)], where)
+    raise UnsupportedValue(where, command)
+
+
+def compile_cel(source: str, where: str) -> Program:
     try:
         return compile_expression(source)
     except CompileError as exc:

@@ -54,6 +54,7 @@ from dataplane.config.route import CORS_FILTER, locate, websocket_setting
 from dataplane.config.session import STATEFUL_SESSION_FILTER, check_session_filter
 from dataplane.config.support import check_fields
 from dataplane.config.tls_context import TLS_TRANSPORT, Validation, compile_validation
+from dataplane.config.tracing import TracingConfig, compile_tracing
 from dataplane.config.traffic import TRAFFIC_FILTERS, check_traffic_filter
 from dataplane.config.values import data_source_bytes, seconds
 from dataplane.errors import ConfigRejected, InvalidConfig, UnsupportedField, UnsupportedValue
@@ -124,6 +125,8 @@ class HttpSettings:
     rate_limits: tuple[RateLimitFilter, ...] = ()
     # agw's request-metrics filter (AgentgatewayPolicy frontend.metrics), when in the chain.
     request_metrics: RequestMetricsConfig | None = None
+    # OpenTelemetry tracing (AgentgatewayPolicy frontend.tracing), when configured.
+    tracing: TracingConfig | None = None
 
     @property
     def rewrites_request_head(self) -> bool:
@@ -418,6 +421,7 @@ def _http_settings(manager: Any, inline_routes: dict[str, Any]) -> HttpSettings:
             ),
             None,
         ),
+        tracing=compile_tracing(manager.tracing) if manager.HasField("tracing") else None,
     )
 
 

@@ -79,7 +79,14 @@ EXT_AUTHZ_SUPPORT = (
         _AUTHZ + "HttpService",
         (_f("server_uri"), _f("path_prefix"), _f("authorization_response")),
     ),
-    MessageSupport(_C + "HttpUri", (_f("uri", "informational"), _f("cluster"), _f("timeout"))),
+    MessageSupport(
+        _C + "HttpUri",
+        (
+            _f("uri", "ext_authz: informational; others: its path and host"),
+            _f("cluster"),
+            _f("timeout"),
+        ),
+    ),
     MessageSupport(_AUTHZ + "AuthorizationResponse", (_f("allowed_upstream_headers"),)),
     MessageSupport(_M + "ListStringMatcher", (_f("patterns"),)),
     MessageSupport(
@@ -151,6 +158,65 @@ SESSION_SUPPORT = (
     MessageSupport(_SESSION_STATE + "header.v3.HeaderBasedSessionState", (_f("name"),)),
 )
 
+_TRACE = "envoy.config.trace.v3."
+_TAG = "envoy.type.tracing.v3.CustomTag"
+TRACING_SUPPORT = (
+    MessageSupport(
+        _HCM + "HttpConnectionManager.Tracing",
+        (
+            _f("random_sampling", "default 100%: requests without a sampled traceparent"),
+            _f("client_sampling", "default 100%: requests whose traceparent says sampled"),
+            _f("custom_tags", "span attributes, computed when the request ends"),
+            _f("provider", "envoy.tracers.opentelemetry"),
+        ),
+        "one SERVER span per request; W3C traceparent in and out, tracestate passed on",
+    ),
+    MessageSupport(_TRACE + "Tracing.Http", (_f("name"), _f("typed_config"))),
+    MessageSupport(
+        _TRACE + "OpenTelemetryConfig",
+        (
+            _f("grpc_service", "envoy_grpc: TraceService/Export over cleartext HTTP/2"),
+            _f("http_service", "OTLP/HTTP protobuf POST to the uri's path"),
+            _f("service_name"),
+            _f(
+                "sampler",
+                "agw.tracers.opentelemetry.samplers.cel (CelSampler), or Envoy's "
+                "trace_id_ratio_based, alone or wrapped by parent_based",
+            ),
+        ),
+        "batches of up to 512 spans at least every second; 2048 queued per worker at most",
+    ),
+    MessageSupport(
+        "envoy.extensions.tracers.opentelemetry.samplers.v3.ParentBasedSamplerConfig",
+        (_f("wrapped_sampler", "trace_id_ratio_based only"),),
+        "a sampled or unsampled parent is followed; the wrapped sampler decides new traces",
+    ),
+    MessageSupport(
+        "envoy.extensions.tracers.opentelemetry.samplers.v3.TraceIdRatioBasedSamplerConfig",
+        (_f("sampling_percentage"),),
+        "by the trace id's low 64 bits; a parent's unsampled flag is still honoured",
+    ),
+    MessageSupport(_C + "HttpService", (_f("http_uri"),)),
+    MessageSupport(
+        "agw.filters.v1alpha1.CelSampler",
+        (
+            _f("random_sampling", "CEL: a probability or a boolean; an error samples nothing"),
+            _f("client_sampling", "CEL, for requests whose traceparent says sampled"),
+        ),
+    ),
+    MessageSupport(
+        _TAG,
+        (
+            _f("tag"),
+            _f("literal"),
+            _f("request_header"),
+            _f("value", "an access-log command operator (%REQ(:METHOD)%, ...) or %CEL(expr)%"),
+        ),
+    ),
+    MessageSupport(_TAG + ".Literal", (_f("value"),)),
+    MessageSupport(_TAG + ".Header", (_f("name"), _f("default_value"))),
+)
+
 _LRL = "envoy.extensions.filters.http.local_ratelimit.v3."
 TRAFFIC_POLICY_SUPPORT = (
     MessageSupport(
@@ -186,7 +252,8 @@ AUTH_POLICY_SUPPORT = (
     MessageSupport(
         _BASIC_AUTH + "BasicAuth",
         (_f("users", "checked; the filter must be disabled: routes bring their users"),),
-        "htpasswd {SHA} entries; 401 without valid credentials",
+        "htpasswd {SHA}, bcrypt, $apr1$ and $5$/$6$ SHA-crypt entries; 401 without valid "
+        "credentials",
     ),
     MessageSupport(_BASIC_AUTH + "BasicAuthPerRoute", (_f("users", "inline"),)),
     MessageSupport(_API_KEY + "ApiKeyAuth", (), "empty and disabled: routes bring their keys"),
@@ -375,6 +442,7 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
             _f("generate_request_id", "x-request-id when absent"),
             _f("preserve_external_request_id", "request ids are always preserved"),
             _f("access_log", "stdout or file, one JSON line per request"),
+            _f("tracing", "OpenTelemetry spans (OTLP over gRPC or HTTP)"),
         ),
     ),
     MessageSupport(_HCM + "Rds", (_f("config_source"), _f("route_config_name"))),
@@ -492,6 +560,7 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
     *GLOBAL_RATE_LIMIT_SUPPORT,
     *TRAFFIC_POLICY_SUPPORT,
     *AUTH_POLICY_SUPPORT,
+    *TRACING_SUPPORT,
     MessageSupport(
         _R + "RouteConfiguration",
         (_f("name"), _f("virtual_hosts"), *_HEADER_MUTATIONS, _f("validate_clusters")),

@@ -35,6 +35,7 @@ from dataplane.http1.wire import (
 from dataplane.request import RequestHead
 from dataplane.request_metrics import count_labelled_request
 from dataplane.session import sticky_pick
+from dataplane.tracing import begin_trace, finish_span
 from dataplane.upstream.connection import UpstreamConnection
 from dataplane.upstream.mirror import MirrorRequest
 from dataplane.upstream.pool import EndpointPool
@@ -73,6 +74,8 @@ class Exchange(ExchangeState):
         if self.rejection:
             self.local_reply(self.rejection, b"", close=True)
             return
+        if chain.settings.tracing is not None:
+            self.trace = begin_trace(chain.settings.tracing, self.head, self.protocol_name)
         routes = chain.routes
         route = None
         if routes is not None:
@@ -463,6 +466,8 @@ class Exchange(ExchangeState):
         if self.cluster and self.started_at:
             stats.observe_latency(self.cluster, time.time() - self.started_at)
         chain = self.chain
+        if self.trace is not None and chain is not None:
+            finish_span(self, chain)
         if chain is not None and chain.access_log is not None:
             recovery.log_access(self, chain.access_log)
         metrics = chain.settings.request_metrics if chain is not None else None

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from dataplane.http2.pool import Http2Pool
     from dataplane.http2.upstream import UpstreamStream
     from dataplane.stats import ProxyStats
+    from dataplane.tracing import TraceContext
     from dataplane.transformation import Identity, ResponseTransform
     from dataplane.upstream.balancer import ClusterBalancer
     from dataplane.upstream.connection import UpstreamConnection
@@ -114,6 +115,8 @@ class ExchangeState:
     # A route's buffer limit (dataplane.traffic): -1 for none, else body bytes allowed.
     body_limit = -1
     body_seen = 0
+    # A request tracing records: its span's ids.
+    trace: TraceContext | None = None
     # Set while ext_authz services decide; the request is held until they do.
     auth: AuthHold | None = None
     balancer: ClusterBalancer | None = None

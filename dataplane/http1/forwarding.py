@@ -14,6 +14,7 @@ from dataplane.config.header_mutation import apply_ops
 from dataplane.config.route_table import ClusterTarget, ForwardAction, RouteEntry
 from dataplane.http1.exchange_state import BodyKind, Fields
 from dataplane.http1.wire import CRLF
+from dataplane.tracing import propagate
 from dataplane.upstream.mirror import MirrorHead
 
 if TYPE_CHECKING:
@@ -72,6 +73,8 @@ def forwarded_request(
         headers.append((b"te", b"trailers"))
     if backend.request_ops:
         apply_ops(backend.request_ops, headers)
+    if exchange.trace is not None:
+        propagate(exchange.trace, headers)
     if action.mirrors:
         exchange.mirror_head = MirrorHead(head.method, request_target, host, list(headers))
     return request_target, host, headers

@@ -7,10 +7,9 @@ backoff; a route timeout answers 504 before the response starts and resets after
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
-from dataplane.access_line import shape_line
+from dataplane.access_line import default_attributes, shape_line
 from dataplane.access_log import AccessLog
 from dataplane.http1 import local_reply as replies
 from dataplane.http1.exchange_state import Framing
@@ -153,26 +152,11 @@ def cancel_timers(exchange: Exchange) -> None:
 
 
 def log_access(exchange: Exchange, access_log: AccessLog) -> None:
-    head = exchange.head
-    route = exchange.route
-    fields = dict(
-        start_time=exchange.started_at,
-        duration_ms=round((time.time() - exchange.started_at) * 1000, 3),
-        method=head.method.decode("latin-1"),
-        path=exchange.target.decode("latin-1"),
-        authority=exchange.host_header.decode("latin-1"),
-        protocol=exchange.protocol_name,
-        response_code=exchange.status,
-        route_name=route.name if route else "",
-        upstream_cluster=exchange.cluster,
-        request_id=(exchange.request_id or b"").decode("latin-1"),
-        downstream_remote_address=exchange.conn.peer.decode("latin-1"),
-        user_agent=(head.header(b"user-agent") or b"").decode("latin-1"),
-    )
+    fields = default_attributes(exchange)
     chain = exchange.chain
     shape = chain.settings.access_log_shape if chain is not None else None
     if shape is not None:
-        shaped = shape_line(shape, fields, head, exchange.protocol_name, exchange.status)
+        shaped = shape_line(shape, fields, exchange.head, exchange.protocol_name, exchange.status)
         if shaped is None:
             return
         fields = shaped

@@ -27,6 +27,9 @@ COUNTERS = (
     "udp_sessions_total",
     "udp_datagrams_received",
     "udp_datagrams_dropped",
+    "spans_exported",
+    "spans_dropped",
+    "span_exports_failed",
 )
 GAUGES = ("downstream_connections_active", "tcp_connections_active", "udp_sessions_active")
 Snapshot = dict[str, Any]

@@ -1,0 +1,243 @@
+"""Compile a connection manager's ``tracing`` (AgentgatewayPolicy frontend.tracing) into the
+values the proxy traces requests with.
+
+The shape is the one Envoy gets, so both data planes agree: the OpenTelemetry provider
+exports OTLP over gRPC (``grpc_service``) or HTTP (``http_service``) to a cluster;
+``random_sampling`` and ``client_sampling`` are percentages (100 when unset, as Envoy's); the
+tracer's sampler narrows them further: agw's ``CelSampler`` (CEL per request, agw proxy only),
+or Envoy's ``trace_id_ratio_based``, alone or wrapped by ``parent_based``. Custom tags are
+literals, request headers, or a ``value`` in the access log's terms (a command operator or
+``%CEL(expr)%``). Anything else set is refused with the field's name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
+
+from envoy.config.trace.v3 import opentelemetry_pb2
+from envoy.extensions.tracers.opentelemetry.samplers.v3 import (
+    parent_based_sampler_pb2,
+    trace_id_ratio_based_sampler_pb2,
+)
+
+from agwproto.agw.filters.v1alpha1 import tracing_pb2
+from cel import Program
+from dataplane.config.access_log import compile_cel, compile_command
+from dataplane.config.support import check_fields
+from dataplane.config.values import seconds
+from dataplane.errors import InvalidConfig, UnsupportedValue
+
+OPENTELEMETRY_TRACER = "envoy.tracers.opentelemetry"
+CEL_SAMPLER = "agw.tracers.opentelemetry.samplers.cel"
+PARENT_BASED_SAMPLER = "envoy.tracers.opentelemetry.samplers.parent_based"
+RATIO_SAMPLER = "envoy.tracers.opentelemetry.samplers.trace_id_ratio_based"
+_DENOMINATORS = {0: 100, 1: 10_000, 2: 1_000_000}  # FractionalPercent.DenominatorType
+EXPORT_PATH = b"/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+# Envoy's resource attribute when the config names no service (with agw for envoy).
+DEFAULT_SERVICE_NAME = "unknown_service:agw"
+# The OTLP exporters' default deadline, for a gRPC service that sets none.
+DEFAULT_EXPORT_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class ExportTarget:
+    """Where spans go: one exporter per target and worker, shared by the chains naming it."""
+
+    service_name: str
+    cluster: str
+    # OTLP/gRPC (unary Export over h2c) or OTLP/HTTP (a protobuf POST).
+    grpc: bool
+    path: bytes
+    authority: bytes
+    timeout: float = DEFAULT_EXPORT_TIMEOUT
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderTag:
+    """A request header's value, or ``default`` when absent (no attribute when that is
+    empty too, as Envoy's request_header tag)."""
+
+    name: bytes
+    default: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TracingConfig:
+    export: ExportTarget
+    # Probabilities in [0, 1]; a CEL program, when set, decides instead.
+    random_sampling: float = 1.0
+    client_sampling: float = 1.0
+    random_program: Program | None = None
+    client_program: Program | None = None
+    # Envoy's trace_id_ratio_based sampler alone: a sampled client trace is also kept only
+    # when its trace id falls in this share (by id, so every hop decides alike).
+    client_ratio: float | None = None
+    # Literal (str) and request-header tags; then tags valued as an access-log field would be
+    # (``compile_command``: a default attribute's name, or a CEL program).
+    fixed_tags: tuple[tuple[str, str | HeaderTag], ...] = ()
+    computed_tags: tuple[tuple[str, str | Program], ...] = ()
+    # Some tag reads a default access-log attribute, or is CEL: only then are the default
+    # attributes, or the CEL variables, built for a span.
+    needs_defaults: bool = field(init=False, default=False)
+    needs_cel: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        defaults = any(isinstance(source, str) for _, source in self.computed_tags)
+        object.__setattr__(self, "needs_defaults", defaults)
+        cel = any(not isinstance(source, str) for _, source in self.computed_tags)
+        object.__setattr__(self, "needs_cel", cel)
+
+
+def compile_tracing(tracing: Any) -> TracingConfig:
+    """``HttpConnectionManager.tracing``; raises ``ConfigRejected`` for what is not served.
+    The connection manager's ``check_fields`` has already refused unlisted fields."""
+    if not tracing.HasField("provider"):
+        raise InvalidConfig("HttpConnectionManager.tracing: a provider is required")
+    provider = tracing.provider
+    if provider.name != OPENTELEMETRY_TRACER:
+        raise UnsupportedValue("Tracing.provider.name", provider.name)
+    otel = opentelemetry_pb2.OpenTelemetryConfig()
+    if not provider.typed_config.Unpack(otel):
+        raise UnsupportedValue("Tracing.provider.typed_config", provider.typed_config.type_url)
+    check_fields(otel, "OpenTelemetryConfig")
+    sampler = _sampler(otel.sampler) if otel.HasField("sampler") else _Sampler()
+    fixed, computed = _custom_tags(tracing.custom_tags)
+    return TracingConfig(
+        export=_export_target(otel),
+        # A new trace's id is random: the ratio sampler keeps that share of them.
+        random_sampling=_probability(tracing, "random_sampling") * sampler.new_trace_ratio,
+        client_sampling=_probability(tracing, "client_sampling"),
+        random_program=sampler.random_program,
+        client_program=sampler.client_program,
+        client_ratio=sampler.client_ratio,
+        fixed_tags=fixed,
+        computed_tags=computed,
+    )
+
+
+def _custom_tags(
+    tags: Any,
+) -> tuple[tuple[tuple[str, str | HeaderTag], ...], tuple[tuple[str, str | Program], ...]]:
+    """(literal and request-header tags, tags valued as access-log fields)."""
+    fixed: list[tuple[str, str | HeaderTag]] = []
+    computed: list[tuple[str, str | Program]] = []
+    for index, tag in enumerate(tags):
+        where = f"Tracing.custom_tags[{index}]"
+        if not tag.tag:
+            raise InvalidConfig(f"{where}: a tag name is required")
+        kind = tag.WhichOneof("type")
+        if kind == "literal":
+            fixed.append((tag.tag, tag.literal.value))
+        elif kind == "request_header":
+            header = tag.request_header
+            if not header.name:
+                raise InvalidConfig(f"{where}.request_header: a header name is required")
+            name = header.name.lower().encode("latin-1")
+            fixed.append((tag.tag, HeaderTag(name, header.default_value)))
+        elif kind == "value":
+            computed.append((tag.tag, compile_command(tag.value, f"{where}.value")))
+        else:
+            raise UnsupportedValue(f"{where}.type", kind)
+    return tuple(fixed), tuple(computed)
+
+
+def _probability(tracing: Any, field: str) -> float:
+    if not tracing.HasField(field):
+        return 1.0
+    percent = float(getattr(tracing, field).value)
+    if not 0.0 <= percent <= 100.0:
+        raise InvalidConfig(f"Tracing.{field}: {percent} is not a percentage (0-100)")
+    return percent / 100.0
+
+
+def _export_target(otel: Any) -> ExportTarget:
+    service_name = otel.service_name or DEFAULT_SERVICE_NAME
+    if otel.HasField("grpc_service") and otel.HasField("http_service"):
+        raise InvalidConfig("OpenTelemetryConfig: grpc_service or http_service, not both")
+    if otel.HasField("grpc_service"):
+        service = otel.grpc_service
+        cluster = service.envoy_grpc.cluster_name
+        if not cluster:
+            raise InvalidConfig("OpenTelemetryConfig.grpc_service: envoy_grpc.cluster_name")
+        timeout = seconds(service.timeout) if service.HasField("timeout") else None
+        return ExportTarget(
+            service_name,
+            cluster,
+            grpc=True,
+            path=EXPORT_PATH,
+            authority=cluster.encode("latin-1"),
+            timeout=timeout or DEFAULT_EXPORT_TIMEOUT,
+        )
+    if otel.HasField("http_service"):
+        http_uri = otel.http_service.http_uri
+        if not http_uri.cluster or not http_uri.uri:
+            raise InvalidConfig("OpenTelemetryConfig.http_service.http_uri: uri and cluster")
+        parts = urlsplit(http_uri.uri)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        timeout = seconds(http_uri.timeout) if http_uri.HasField("timeout") else None
+        return ExportTarget(
+            service_name,
+            http_uri.cluster,
+            grpc=False,
+            path=path.encode("latin-1"),
+            authority=(parts.netloc or http_uri.cluster).encode("latin-1"),
+            timeout=timeout or DEFAULT_EXPORT_TIMEOUT,
+        )
+    raise InvalidConfig("OpenTelemetryConfig: grpc_service or http_service is required")
+
+
+class _Sampler(NamedTuple):
+    random_program: Program | None = None
+    client_program: Program | None = None
+    new_trace_ratio: float = 1.0
+    client_ratio: float | None = None
+
+
+def _sampler(sampler: Any) -> _Sampler:
+    """The OpenTelemetryConfig's sampler; another extension than these three is refused."""
+    if sampler.name == CEL_SAMPLER:
+        config = tracing_pb2.CelSampler()
+        if sampler.typed_config.Unpack(config):
+            check_fields(config, "CelSampler")
+            return _Sampler(
+                random_program=_program(config.random_sampling, "CelSampler.random_sampling"),
+                client_program=_program(config.client_sampling, "CelSampler.client_sampling"),
+            )
+    elif sampler.name == RATIO_SAMPLER:
+        ratio = _ratio(sampler)
+        if ratio is not None:
+            return _Sampler(new_trace_ratio=ratio, client_ratio=ratio)
+    elif sampler.name == PARENT_BASED_SAMPLER:
+        parent_based = parent_based_sampler_pb2.ParentBasedSamplerConfig()
+        if sampler.typed_config.Unpack(parent_based):
+            check_fields(parent_based, "ParentBasedSamplerConfig")
+            wrapped = parent_based.wrapped_sampler
+            ratio = _ratio(wrapped) if wrapped.name == RATIO_SAMPLER else None
+            if ratio is None:
+                found = wrapped.name or wrapped.typed_config.type_url
+                raise UnsupportedValue("ParentBasedSamplerConfig.wrapped_sampler", found)
+            # A sampled parent is always followed; the ratio decides new traces.
+            return _Sampler(new_trace_ratio=ratio)
+    raise UnsupportedValue(
+        "OpenTelemetryConfig.sampler", sampler.name or sampler.typed_config.type_url
+    )
+
+
+def _ratio(sampler: Any) -> float | None:
+    """A trace_id_ratio_based sampler's share in [0, 1]; None when it is another type."""
+    config = trace_id_ratio_based_sampler_pb2.TraceIdRatioBasedSamplerConfig()
+    if not sampler.typed_config.Unpack(config):
+        return None
+    check_fields(config, "TraceIdRatioBasedSamplerConfig")
+    share = config.sampling_percentage
+    denominator = _DENOMINATORS.get(share.denominator)
+    if denominator is None:
+        raise UnsupportedValue("sampling_percentage.denominator", share.denominator)
+    return min(float(share.numerator) / denominator, 1.0)
+
+
+def _program(source: str, where: str) -> Program | None:
+    """Empty: the connection manager's percentage applies instead."""
+    return compile_cel(source, where) if source else None

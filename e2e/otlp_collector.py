@@ -1,0 +1,137 @@
+"""An OpenTelemetry collector for tests: OTLP/gRPC (``TraceService/Export`` on grpc.aio) and
+OTLP/HTTP (``POST /v1/traces``, binary protobuf) on one loopback address, decoded with the
+opentelemetry-proto package and kept as flat ``ReceivedSpan`` records."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+
+@dataclass(frozen=True)
+class ReceivedSpan:
+    trace_id: str
+    span_id: str
+    parent_span_id: str
+    name: str
+    service_name: str
+    attributes: dict[str, Any]
+    # "grpc" or "http": how it arrived.
+    transport: str
+
+
+def _value(any_value: Any) -> Any:
+    kind = any_value.WhichOneof("value")
+    return getattr(any_value, kind) if kind is not None else None
+
+
+def spans_of(request: Any, transport: str) -> list[ReceivedSpan]:
+    found = []
+    for resource_spans in request.resource_spans:
+        resource = {a.key: _value(a.value) for a in resource_spans.resource.attributes}
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                found.append(
+                    ReceivedSpan(
+                        trace_id=span.trace_id.hex(),
+                        span_id=span.span_id.hex(),
+                        parent_span_id=span.parent_span_id.hex(),
+                        name=span.name,
+                        service_name=str(resource.get("service.name", "")),
+                        attributes={a.key: _value(a.value) for a in span.attributes},
+                        transport=transport,
+                    )
+                )
+    return found
+
+
+class Collector(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
+    """Both OTLP transports, each on its own port of ``host``."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.grpc_port = 0
+        self.http_port = 0
+        self._lock = threading.Lock()
+        self._spans: list[ReceivedSpan] = []
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: grpc.aio.Server | None = None
+        self._http = ThreadingHTTPServer((host, 0), self._handler())
+        self._http_thread = threading.Thread(target=self._http.serve_forever, daemon=True)
+
+    @property
+    def spans(self) -> list[ReceivedSpan]:
+        with self._lock:
+            return list(self._spans)
+
+    def __enter__(self) -> Collector:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
+        self.http_port = self._http.server_address[1]
+        self._http_thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._http.shutdown()
+        self._http.server_close()
+        if self._server is not None:
+            stop = self._server.stop(grace=None)
+            asyncio.run_coroutine_threadsafe(stop, self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+    async def _start(self) -> None:
+        self._server = grpc.aio.server()
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(self, self._server)
+        self.grpc_port = self._server.add_insecure_port(f"{self.host}:0")
+        await self._server.start()
+
+    async def Export(self, request: Any, context: Any) -> Any:
+        self._keep(spans_of(request, "grpc"))
+        return trace_service_pb2.ExportTraceServiceResponse()
+
+    def _keep(self, spans: list[ReceivedSpan]) -> None:
+        with self._lock:
+            self._spans.extend(spans)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        collector = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self._body()
+                ok = self.path == "/v1/traces"
+                if ok:
+                    request = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
+                    collector._keep(spans_of(request, "http"))
+                answer = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200 if ok else 404)
+                self.send_header("content-type", "application/x-protobuf")
+                self.send_header("content-length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def _body(self) -> bytes:
+                # Envoy's exporter sends its body chunked.
+                if "chunked" not in self.headers.get("transfer-encoding", ""):
+                    return self.rfile.read(int(self.headers.get("content-length", "0")))
+                chunks = []
+                for _ in range(10_000):
+                    size = int(self.rfile.readline().split(b";")[0], 16)
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+                    if size == 0:
+                        break
+                return b"".join(chunks)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        return Handler
