@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from cel import Activation, EvaluationError, Program, Value
-from dataplane.cel.facts import HeadFacts, StatusFacts
+from dataplane.cel.facts import Connection, ConnectionEnd, HeadFacts, StatusFacts
 from dataplane.config.access_log import AccessLogShape
 from dataplane.request import RequestHead
 
@@ -40,9 +40,17 @@ def default_attributes(exchange: Exchange) -> dict[str, Any]:
     )
 
 
-def finished_request(head: RequestHead, protocol: str, status: int) -> Activation:
-    """What CEL sees of a request once it is over: the request and the response status."""
-    return Activation(HeadFacts(head, protocol), response=StatusFacts(status))
+def finished_request(
+    head: RequestHead, protocol: str, status: int, conn: Connection | None = None
+) -> Activation:
+    """What CEL sees of a request once it is over: the request, the response status and,
+    given the connection, ``source`` and ``destination``."""
+    return Activation(
+        HeadFacts(head, protocol),
+        response=StatusFacts(status),
+        source=ConnectionEnd(conn, local=False) if conn is not None else None,
+        destination=ConnectionEnd(conn, local=True) if conn is not None else None,
+    )
 
 
 def attribute_values(
@@ -74,9 +82,10 @@ def shape_line(
     head: RequestHead,
     protocol: str,
     status: int,
+    conn: Connection | None = None,
 ) -> dict[str, Any] | None:
     """The attributes to log, or None when the filter drops the request."""
-    activation = finished_request(head, protocol, status)
+    activation = finished_request(head, protocol, status, conn)
     if shape.filter is not None:
         try:
             if shape.filter.evaluate(activation) is not True:

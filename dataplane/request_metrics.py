@@ -10,7 +10,8 @@ label fed from, say, a client-chosen header cannot grow the proxy's memory witho
 from __future__ import annotations
 
 from cel import Activation, EvaluationError
-from dataplane.cel.facts import HeadFacts, PeerAddress, StatusFacts
+from dataplane.access_line import finished_request
+from dataplane.cel.facts import Connection
 from dataplane.config.request_metrics import MetricLabelProgram, RequestMetricsConfig
 from dataplane.request import RequestHead
 from dataplane.stats import ProxyStats
@@ -26,11 +27,9 @@ def count_labelled_request(
     head: RequestHead,
     protocol: str,
     status: int,
-    peer: str,
+    conn: Connection | None,
 ) -> None:
-    activation = Activation(
-        HeadFacts(head, protocol), response=StatusFacts(status), source=PeerAddress(peer, 0)
-    )
+    activation = finished_request(head, protocol, status, conn)
     values = tuple((label.name, _value(label, activation)) for label in config.labels)
     key = (listener, values)
     counts = stats.labelled_requests

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cel import Activation, EvaluationError, Program
 from dataplane.access_line import attribute_values, default_attributes, finished_request
-from dataplane.cel.facts import HeadFacts
+from dataplane.cel.facts import Connection, ConnectionEnd, HeadFacts
 from dataplane.config.tracing import TracingConfig
 from dataplane.request import RequestHead
 
@@ -93,16 +93,21 @@ def parse_traceparent(value: bytes) -> tuple[int, int, bool] | None:
     return trace_id, parent_id, bool(int(flags, 16) & 1)
 
 
-def begin_trace(config: TracingConfig, head: RequestHead, protocol: str) -> TraceContext | None:
-    """The request's trace context when it is recorded; None when it is not."""
+def begin_trace(
+    config: TracingConfig, head: RequestHead, protocol: str, conn: Connection | None = None
+) -> TraceContext | None:
+    """The request's trace context when it is recorded; None when it is not. ``conn`` gives
+    sampling CEL its ``source`` and ``destination``."""
     incoming = head.header(TRACEPARENT)
     parent = parse_traceparent(incoming) if incoming is not None else None
     if parent is None:
-        if not _sampled(config.random_program, config.random_sampling, head, protocol):
+        if not _sampled(config.random_program, config.random_sampling, head, protocol, conn):
             return None
         return TraceContext(_getrandbits(128) or 1, _new_span_id(), 0, incoming is not None)
     trace_id, parent_id, sampled = parent
-    if not sampled or not _sampled(config.client_program, config.client_sampling, head, protocol):
+    if not sampled or not _sampled(
+        config.client_program, config.client_sampling, head, protocol, conn
+    ):
         return None
     ratio = config.client_ratio
     if ratio is not None and (trace_id & _LOW_64) >= ratio * _TWO_64:
@@ -114,10 +119,20 @@ def _new_span_id() -> int:
     return _getrandbits(64) or 1
 
 
-def _sampled(program: Program | None, probability: float, head: RequestHead, proto: str) -> bool:
+def _sampled(
+    program: Program | None,
+    probability: float,
+    head: RequestHead,
+    proto: str,
+    conn: Connection | None,
+) -> bool:
     if program is not None:
+        source = ConnectionEnd(conn, local=False) if conn is not None else None
+        destination = ConnectionEnd(conn, local=True) if conn is not None else None
         try:
-            result = program.evaluate(Activation(HeadFacts(head, proto)))
+            result = program.evaluate(
+                Activation(HeadFacts(head, proto), source=source, destination=destination)
+            )
         except EvaluationError:
             return False
         if isinstance(result, bool):
@@ -156,7 +171,9 @@ def finish_span(exchange: Exchange, chain: HttpChain) -> None:
     if config.computed_tags:
         defaults = default_attributes(exchange) if config.needs_defaults else None
         activation = (
-            finished_request(head, exchange.protocol_name, status) if config.needs_cel else None
+            finished_request(head, exchange.protocol_name, status, exchange.conn)
+            if config.needs_cel
+            else None
         )
         attributes.update(attribute_values(config.computed_tags, defaults, activation))
     attributes[STATUS_CODE] = status

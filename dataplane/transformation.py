@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from cel import Activation, EvaluationError, Value
-from dataplane.cel.facts import HeadFacts, PeerAddress
+from dataplane.cel.facts import ConnectionEnd, HeadFacts
 from dataplane.config.header_mutation import HeaderOp, HeaderOps, apply_ops
 from dataplane.config.policy_auth import CelTransform, Expression
 from dataplane.http1.exchange_state import BodyKind
@@ -50,11 +50,11 @@ def activation(
     metadata: Mapping[str, Value] | None = None,
     response: ResponseHead | None = None,
 ) -> Activation:
-    peer = exchange.conn.peer.decode("latin-1")
     return Activation(
         HeadFacts(exchange.head, exchange.protocol_name),
         response=response,
-        source=PeerAddress(peer, 0),
+        source=ConnectionEnd(exchange.conn, local=False),
+        destination=ConnectionEnd(exchange.conn, local=True),
         metadata=metadata,
         jwt=identity.get("jwt"),
         basicAuth=identity.get("basicAuth"),

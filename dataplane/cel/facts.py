@@ -8,6 +8,7 @@ first used. Latin-1 is the decoding HTTP/1.1 allows for field values and never f
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Protocol
 
 from cel import Value
 from dataplane.request import RequestHead
@@ -83,3 +84,94 @@ class StatusFacts:
 
     def header_items(self) -> Iterable[tuple[str, str]]:
         return ()
+
+
+class Connection(Protocol):
+    """What CEL needs of a downstream connection: its transport and the client's address
+    (the PROXY header's when one named it)."""
+
+    @property
+    def transport(self) -> Any: ...
+
+    @property
+    def peer(self) -> bytes: ...
+
+
+class ConnectionEnd:
+    """``source`` (the client) or ``destination`` (agw's listening address) of a downstream
+    connection, read from its transport only when an expression asks. Over TLS, ``source``
+    carries the client certificate's fields when the listener verified one."""
+
+    __slots__ = ("_conn", "_local")
+
+    def __init__(self, conn: Connection, *, local: bool) -> None:
+        self._conn = conn
+        self._local = local
+
+    def _socket_address(self) -> tuple[str, int] | None:
+        transport = self._conn.transport
+        found = transport.get_extra_info("sockname" if self._local else "peername")
+        return (str(found[0]), int(found[1])) if found else None
+
+    @property
+    def address(self) -> str:
+        if not self._local:
+            return self._conn.peer.decode("latin-1")
+        found = self._socket_address()
+        return found[0] if found else ""
+
+    @property
+    def port(self) -> int:
+        found = self._socket_address()
+        if found is None or (not self._local and found[0] != self.address):
+            return 0  # a PROXY header named the client's address only
+        return found[1]
+
+    def tls_facts(self) -> Mapping[str, Value]:
+        ssl_object = None if self._local else self._conn.transport.get_extra_info("ssl_object")
+        certificate = ssl_object.getpeercert() if ssl_object is not None else None
+        return certificate_facts(certificate) if certificate else {}
+
+
+def certificate_facts(certificate: Mapping[str, Any]) -> dict[str, Value]:
+    """A verified peer certificate (``ssl.SSLSocket.getpeercert()``'s dict) as agentgateway's
+    TLS fields: subject alt names as ``type:value`` text save DNS names, the first SPIFFE URI as
+    ``identity``, subject and issuer as RFC 4514 text."""
+    names = [
+        value if kind == "DNS" else f"{kind}:{value}"
+        for kind, value in certificate.get("subjectAltName", ())
+    ]
+    facts: dict[str, Value] = {
+        "subjectAltNames": names,
+        "subject": _distinguished_name(certificate.get("subject", ())),
+        "issuer": _distinguished_name(certificate.get("issuer", ())),
+    }
+    common = [
+        value for rdn in certificate.get("subject", ()) for key, value in rdn if key == "commonName"
+    ]
+    if common:
+        facts["subjectCn"] = common[0]
+    spiffe = [
+        value
+        for kind, value in certificate.get("subjectAltName", ())
+        if kind == "URI" and value.startswith("spiffe://")
+    ]
+    if spiffe:
+        facts["identity"] = spiffe[0]
+    return facts
+
+
+_RDN_KEYS = {
+    "commonName": "CN",
+    "organizationName": "O",
+    "organizationalUnitName": "OU",
+    "countryName": "C",
+    "stateOrProvinceName": "ST",
+    "localityName": "L",
+}
+
+
+def _distinguished_name(rdns: Iterable[Iterable[tuple[str, str]]]) -> str:
+    # RFC 4514 writes the most specific RDN first; getpeercert() lists them as encoded.
+    parts = [f"{_RDN_KEYS.get(key, key)}={value}" for rdn in rdns for key, value in rdn]
+    return ",".join(reversed(parts))

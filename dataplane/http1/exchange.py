@@ -75,7 +75,9 @@ class Exchange(ExchangeState):
             self.local_reply(self.rejection, b"", close=True)
             return
         if chain.settings.tracing is not None:
-            self.trace = begin_trace(chain.settings.tracing, self.head, self.protocol_name)
+            self.trace = begin_trace(
+                chain.settings.tracing, self.head, self.protocol_name, self.conn
+            )
         routes = chain.routes
         route = None
         if routes is not None:
@@ -472,9 +474,8 @@ class Exchange(ExchangeState):
             recovery.log_access(self, chain.access_log)
         metrics = chain.settings.request_metrics if chain is not None else None
         if chain is not None and metrics is not None:
-            peer = self.conn.peer.decode("latin-1")
             listener = chain.settings.stat_prefix
             count_labelled_request(
-                stats, listener, metrics, self.head, self.protocol_name, self.status, peer
+                stats, listener, metrics, self.head, self.protocol_name, self.status, self.conn
             )
         self.conn.exchange_finished(self, close)

@@ -156,7 +156,9 @@ def log_access(exchange: Exchange, access_log: AccessLog) -> None:
     chain = exchange.chain
     shape = chain.settings.access_log_shape if chain is not None else None
     if shape is not None:
-        shaped = shape_line(shape, fields, exchange.head, exchange.protocol_name, exchange.status)
+        shaped = shape_line(
+            shape, fields, exchange.head, exchange.protocol_name, exchange.status, exchange.conn
+        )
         if shaped is None:
             return
         fields = shaped

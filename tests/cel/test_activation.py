@@ -16,6 +16,7 @@ import pytest
 from cel import Activation, NoSuchKey, NoSuchVariable, compile_expression
 from cel.activation import header_map
 from dataplane.cel import HeadFacts, PeerAddress
+from dataplane.cel.facts import certificate_facts
 from dataplane.request import RequestHead
 from translator.cel import check_expression, check_expression_for
 
@@ -161,3 +162,19 @@ def test_translator_check_messages() -> None:
     assert unknown is not None
     assert "unknown variable 'response'" in unknown
     assert check_expression_for("response.code > 200", "spec.accessLog.filter", "accessLog") is None
+
+
+def test_a_verified_client_certificate_as_tls_fields() -> None:
+    # The shape ssl.SSLSocket.getpeercert() gives for a verified peer.
+    certificate = {
+        "subject": ((("organizationName", "Acme"),), (("commonName", "client.example.com"),)),
+        "issuer": ((("commonName", "Acme CA"),),),
+        "subjectAltName": (("DNS", "client.example.com"), ("URI", "spiffe://acme/ns/a/sa/b")),
+    }
+    assert certificate_facts(certificate) == {
+        "subjectAltNames": ["client.example.com", "URI:spiffe://acme/ns/a/sa/b"],
+        "subject": "CN=client.example.com,O=Acme",
+        "issuer": "CN=Acme CA",
+        "subjectCn": "client.example.com",
+        "identity": "spiffe://acme/ns/a/sa/b",
+    }

@@ -118,7 +118,7 @@ def test_label_sets_beyond_the_bound_collapse_into_overflow() -> None:
     assert metrics is not None
     for index in range(MAX_LABEL_SETS + 5):
         head = RequestHead(b"GET", b"/", None, b"h", b"http", [(b"x-tenant", b"%d" % index)])
-        count_labelled_request(stats, "l", metrics, head, "HTTP/1.1", 200, "127.0.0.1")
+        count_labelled_request(stats, "l", metrics, head, "HTTP/1.1", 200, None)
     assert len(stats.labelled_requests) == MAX_LABEL_SETS + 1
     assert stats.labelled_requests[("l", (("method", OVERFLOW), ("tenant", OVERFLOW)))] == 5
 

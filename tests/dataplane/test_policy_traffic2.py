@@ -4,8 +4,9 @@ Covers response header expressions that read the upstream's status code and head
 response bodies replaced by CEL (the upstream's Content-Type kept, a new Content-Length,
 the upstream body dropped; HTTP/1.1 and HTTP/2 clients), request bodies replaced by CEL
 (Content-Length and chunked client bodies, the client's body dropped), a body expression
-that fails leaving the body alone, and a local reply (a direct response) seeing its own
-status as ``response.code``. Leaves out translation (golden files) and Envoy (which has no
+that fails leaving the body alone, a local reply (a direct response) seeing its own
+status as ``response.code``, and ``source``/``destination`` carrying the connection's
+addresses and ports. Leaves out translation (golden files) and Envoy (which has no
 CEL transformation filter; the policy status says so).
 """
 
@@ -48,6 +49,14 @@ RESPONSE_BODY = Transform(
     body="'status ' + string(response.code) + ' for ' + request.path",
     set=[Header(name="x-replaced", expression="'yes'")],
 )
+PEERS = Transform(
+    set=[
+        Header(name="x-source", expression="source.address + ':' + string(source.port)"),
+        Header(
+            name="x-destination", expression="destination.address + ':' + string(destination.port)"
+        ),
+    ]
+)
 REQUEST_BODY = Transform(body="'new body for ' + request.method + ' ' + metadata.who")
 REQUEST_BODY.metadata["who"] = "request.headers['x-who']"
 
@@ -69,6 +78,7 @@ def _routes() -> Any:
             _transformed(r.to_cluster("web", "/headers"), response=RESPONSE_HEADERS),
             _transformed(r.to_cluster("web", "/body"), response=RESPONSE_BODY),
             _transformed(r.to_cluster("web", "/upload"), request=REQUEST_BODY),
+            _transformed(r.to_cluster("web", "/peers"), request=PEERS),
             _transformed(
                 r.to_cluster("web", "/broken"), request=Transform(body="request.headers['no']")
             ),
@@ -167,3 +177,14 @@ async def test_a_local_reply_is_the_response_expressions_see(
     assert response.header("x-status") == "418"
     assert response.header("x-upstream-type") is None
     assert not web.received
+
+
+async def test_source_and_destination_are_the_connections_ends(
+    proxy: Proxy, backends: Backends
+) -> None:
+    host, port, _ = await _serve(proxy, backends)
+    response = await fetch(host, port, request_bytes("GET", "/peers"))
+    headers = dict(json.loads(response.body)["headers"])
+    source_address, _, source_port = headers["x-source"].rpartition(":")
+    assert source_address == "127.0.0.1" and int(source_port) > 0
+    assert headers["x-destination"] == f"{host}:{port}"
