@@ -129,7 +129,7 @@ async def http_check(
             raise EOFError("no answer within the read bound")
         return AuthAnswer(parser.get_status_code(), collected.headers, bytes(collected.body))
     except (OSError, EOFError, httptools.HttpParserError) as error:
-        raise AuthServiceError(f"authorization service {host}:{port}: {error}") from None
+        raise AuthServiceError(f"service {host}:{port}: {error}") from None
     finally:
         if writer is not None:
             writer.close()

@@ -34,14 +34,18 @@ async def open_stream(
     connection results; the caller bounds the wait."""
     if tls is not None and tls.context is None:
         # Its secrets have not arrived: never fall back to cleartext.
-        raise ssl.SSLError(f"{host}:{port}: the cluster's TLS context is not ready")
+        # (errno, text): an SSLError of one argument prints as a tuple.
+        raise ssl.SSLError(
+            ssl.SSL_ERROR_SSL, f"{host}:{port}: the cluster's TLS context is not ready"
+        )
     reader, writer = await asyncio.open_connection(
         host, port, **connect_arguments(tls, handshake_timeout)
     )
     if not peer_is_acceptable(tls, writer.transport):
         writer.close()
         raise ssl.SSLCertVerificationError(
-            f"{host}:{port}: the certificate carries none of the expected subject alt names"
+            ssl.SSL_ERROR_SSL,
+            f"{host}:{port}: the certificate carries none of the expected subject alt names",
         )
     return reader, writer
 
