@@ -5,8 +5,8 @@ The request is built from plain dicts in one constructor call, and each distinct
 (key and value) is built once per batch: both measured about twice as fast as filling the
 messages field by field, and spans of one route share most of their attributes.
 
-Imported only by the span exporter, itself loaded only when a configuration has tracing:
-the opentelemetry-proto messages cost a worker memory it should not pay otherwise.
+The messages are agw's wire-compatible subset of OTLP (proto/agw/otlp/v1/trace.proto).
+Imported only by the span exporter, itself loaded only when a configuration has tracing.
 """
 
 from __future__ import annotations
@@ -14,10 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.trace.v1.trace_pb2 import Span as OtlpSpan
-from opentelemetry.proto.trace.v1.trace_pb2 import Status
-
+from agwproto.agw.otlp.v1.trace_pb2 import ExportTraceServiceRequest, Status
+from agwproto.agw.otlp.v1.trace_pb2 import Span as OtlpSpan
 from dataplane.tracing import Span
 
 SCOPE_NAME = "agw"

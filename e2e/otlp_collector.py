@@ -1,6 +1,7 @@
 """An OpenTelemetry collector for tests: OTLP/gRPC (``TraceService/Export`` on grpc.aio) and
-OTLP/HTTP (``POST /v1/traces``, binary protobuf) on one loopback address, decoded with the
-opentelemetry-proto package and kept as flat ``ReceivedSpan`` records."""
+OTLP/HTTP (``POST /v1/traces``, binary protobuf) on one loopback address, decoded with agw's
+wire-compatible OTLP messages (Envoy's exports, encoded by the real OTLP protos, check that
+they agree) and kept as flat ``ReceivedSpan`` records."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import grpc
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+from agwproto.agw.otlp.v1 import trace_pb2 as otlp
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ def spans_of(request: Any, transport: str) -> list[ReceivedSpan]:
     return found
 
 
-class Collector(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
+class Collector:
     """Both OTLP transports, each on its own port of ``host``."""
 
     def __init__(self, host: str) -> None:
@@ -89,13 +91,21 @@ class Collector(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[mi
 
     async def _start(self) -> None:
         self._server = grpc.aio.server()
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(self, self._server)
+        handler = grpc.unary_unary_rpc_method_handler(
+            self._export,
+            request_deserializer=otlp.ExportTraceServiceRequest.FromString,
+            response_serializer=otlp.ExportTraceServiceResponse.SerializeToString,
+        )
+        service = "opentelemetry.proto.collector.trace.v1.TraceService"
+        self._server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(service, {"Export": handler}),)
+        )
         self.grpc_port = self._server.add_insecure_port(f"{self.host}:0")
         await self._server.start()
 
-    async def Export(self, request: Any, context: Any) -> Any:
+    async def _export(self, request: Any, context: Any) -> Any:
         self._keep(spans_of(request, "grpc"))
-        return trace_service_pb2.ExportTraceServiceResponse()
+        return otlp.ExportTraceServiceResponse()
 
     def _keep(self, spans: list[ReceivedSpan]) -> None:
         with self._lock:
@@ -109,9 +119,9 @@ class Collector(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[mi
                 body = self._body()
                 ok = self.path == "/v1/traces"
                 if ok:
-                    request = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
+                    request = otlp.ExportTraceServiceRequest.FromString(body)
                     collector._keep(spans_of(request, "http"))
-                answer = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
+                answer = otlp.ExportTraceServiceResponse().SerializeToString()
                 self.send_response(200 if ok else 404)
                 self.send_header("content-type", "application/x-protobuf")
                 self.send_header("content-length", str(len(answer)))

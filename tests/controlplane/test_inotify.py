@@ -30,11 +30,19 @@ def polled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> PolledDirectory:
 
 
 async def _picked_up(polled: PolledDirectory, path: Path, name: str) -> set[str]:
+    """The routes seen once ``name`` is among them (or at the deadline). The file's creation
+    and its content are separate events, so the first wake may find it still empty."""
     waiting = asyncio.ensure_future(polled.changed())
     await asyncio.sleep(0)
     path.write_text(ROUTE.replace("NAME", name))
-    await asyncio.wait_for(waiting, timeout=5)
-    return {route.metadata.name for route in polled.resource_set().http_routes}
+    deadline = time.monotonic() + 5
+    names: set[str] = set()
+    while name not in names and time.monotonic() < deadline:
+        await asyncio.wait_for(waiting, timeout=max(0.0, deadline - time.monotonic()))
+        names = {route.metadata.name for route in polled.resource_set().http_routes}
+        waiting = asyncio.ensure_future(polled.changed())
+    waiting.cancel()
+    return names
 
 
 async def test_a_write_wakes_the_scan_long_before_the_poll(

@@ -34,9 +34,9 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
 from envoy.type.tracing.v3 import custom_tag_pb2
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from agwproto.agw.filters.v1alpha1 import tracing_pb2
+from agwproto.agw.otlp.v1 import trace_pb2 as otlp
 from dataplane.config.tracing import CEL_SAMPLER, EXPORT_PATH, OPENTELEMETRY_TRACER, ExportTarget
 from dataplane.proxy import Proxy
 from dataplane.span_export import SpanExporter
@@ -85,21 +85,27 @@ class Collected:
         return self.spans
 
 
-class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
-    def __init__(self, collected: Collected) -> None:
-        self.collected = collected
+def trace_service(collected: Collected) -> grpc.GenericRpcHandler:
+    """OTLP's TraceService/Export, recording each request into ``collected``."""
 
-    async def Export(self, request: Any, context: Any) -> Any:
-        self.collected.record(request)
-        return trace_service_pb2.ExportTraceServiceResponse()
+    async def export(request: Any, context: Any) -> Any:
+        collected.record(request)
+        return otlp.ExportTraceServiceResponse()
+
+    handler = grpc.unary_unary_rpc_method_handler(
+        export,
+        request_deserializer=otlp.ExportTraceServiceRequest.FromString,
+        response_serializer=otlp.ExportTraceServiceResponse.SerializeToString,
+    )
+    name = "opentelemetry.proto.collector.trace.v1.TraceService"
+    return grpc.method_handlers_generic_handler(name, {"Export": handler})
 
 
 @pytest.fixture
 async def grpc_collector() -> AsyncIterator[tuple[Collected, int]]:
     collected = Collected()
     server = grpc.aio.server()
-    add_servicer: Any = trace_service_pb2_grpc.add_TraceServiceServicer_to_server
-    add_servicer(TraceService(collected), server)
+    server.add_generic_rpc_handlers((trace_service(collected),))
     port = server.add_insecure_port(f"{COLLECTOR_HOST}:0")
     await server.start()
     yield collected, port
@@ -131,7 +137,7 @@ class _OtlpHttp(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self.collected.http_heads.append((self.parser.get_method(), dict(self.headers)))
-        self.collected.record(trace_service_pb2.ExportTraceServiceRequest.FromString(self.body))
+        self.collected.record(otlp.ExportTraceServiceRequest.FromString(self.body))
         assert self.transport is not None
         self.transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
 

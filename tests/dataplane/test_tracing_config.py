@@ -25,9 +25,9 @@ from envoy.extensions.tracers.opentelemetry.samplers.v3 import (
     trace_id_ratio_based_sampler_pb2,
 )
 from envoy.type.tracing.v3 import custom_tag_pb2
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from agwproto.agw.filters.v1alpha1 import tracing_pb2
+from agwproto.agw.otlp.v1.trace_pb2 import ExportTraceServiceRequest
 from cel import compile_expression
 from dataplane.config.listener import compile_listener
 from dataplane.config.tracing import (

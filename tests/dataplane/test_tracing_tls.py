@@ -23,8 +23,8 @@ from typing import Any
 import grpc
 import pytest
 import trustme
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
+from agwproto.agw.otlp.v1 import trace_pb2 as otlp
 from dataplane.config import XdsResources, compile_config
 from dataplane.proxy import Proxy
 from tests.dataplane import resources as r
@@ -42,9 +42,9 @@ from tests.dataplane.service_tls import (
 )
 from tests.dataplane.test_tracing import (
     Collected,
-    TraceService,
     names_span,
     sent_traceparent,
+    trace_service,
     tracing,
 )
 from tests.envoy_harness import wait_for
@@ -79,7 +79,7 @@ class _OtlpHttpsHandler:
             method, headers = _parse_head(head)
             body = await reader.readexactly(int(headers.get(b"content-length", b"0")))
             self.collected.http_heads.append((method, headers))
-            self.collected.record(trace_service_pb2.ExportTraceServiceRequest.FromString(body))
+            self.collected.record(otlp.ExportTraceServiceRequest.FromString(body))
             writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
             await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -113,8 +113,7 @@ async def collector() -> AsyncIterator[StartCollector]:
         collected = Collected()
         if over_grpc:
             server = grpc.aio.server()
-            add_servicer: Any = trace_service_pb2_grpc.add_TraceServiceServicer_to_server
-            add_servicer(TraceService(collected), server)
+            server.add_generic_rpc_handlers((trace_service(collected),))
             credentials = grpc_credentials(cert, require_client_cert=require_client_cert)
             port = server.add_secure_port(f"{COLLECTOR_HOST}:0", credentials)
             await server.start()
