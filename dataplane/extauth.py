@@ -28,6 +28,7 @@ from dataplane.config.route_table import RouteEntry
 from dataplane.errors import AuthServiceError
 from dataplane.extauth_client import AuthAnswer, GrpcAuthClient, grpc_status, http_check
 from dataplane.http1.wire import CONTINUE_100
+from dataplane.upstream.balancer import pick_endpoint
 
 if TYPE_CHECKING:
     from dataplane.chain import HttpChain
@@ -227,30 +228,20 @@ def _apply(exchange: Exchange, verdict: Verdict) -> None:
 async def _ask(
     config: ExtAuthzConfig, exchange: Exchange, chain: HttpChain, body: bytes
 ) -> Verdict:
-    balancer = chain.clusters.get(config.cluster)
-    pool = balancer.pick() if balancer is not None else None
-    if pool is None:
+    endpoint = pick_endpoint(chain.clusters, config.cluster)
+    if endpoint is None:
         raise AuthServiceError(f"cluster {config.cluster!r} has no endpoint")
     sent = body[: config.max_body_bytes] if config.max_body_bytes else b""
-    tls, handshake = pool.tls, pool.connect_timeout
     if config.grpc:
         loop = asyncio.get_running_loop()
         client = _GRPC_CLIENTS.get(loop)
         if client is None:
             client = _GRPC_CLIENTS[loop] = GrpcAuthClient()
         message = check_request(config, exchange, sent)
-        answer = await client.check(
-            pool.host,
-            pool.port,
-            config.cluster.encode(),
-            message,
-            tls=tls,
-            handshake_timeout=handshake,
-        )
+        answer = await client.check(endpoint, config.cluster.encode(), message)
         return grpc_verdict(answer)
     request = http_check_request(config, exchange, sent)
-    answer = await http_check(pool.host, pool.port, request, tls=tls, handshake_timeout=handshake)
-    return http_verdict(config, answer)
+    return http_verdict(config, await http_check(endpoint, request))
 
 
 def check_request(config: ExtAuthzConfig, exchange: Exchange, body: bytes) -> bytes:

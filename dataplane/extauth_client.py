@@ -16,15 +16,9 @@ from typing import Any
 
 import httptools
 
-from dataplane.config.tls_context import UpstreamTls
 from dataplane.errors import AuthServiceError, GrpcCallError
-from dataplane.grpc_unary import (
-    HANDSHAKE_TIMEOUT,
-    MAX_READS,
-    MAX_RESPONSE_BYTES,
-    GrpcAnswer,
-    GrpcUnaryClient,
-)
+from dataplane.grpc_unary import MAX_READS, MAX_RESPONSE_BYTES, GrpcAnswer, GrpcUnaryClient
+from dataplane.upstream.endpoint import Endpoint
 from dataplane.upstream.tls import open_stream
 
 CHECK_PATH = b"/envoy.service.auth.v3.Authorization/Check"
@@ -42,27 +36,10 @@ class GrpcAuthClient:
     def __init__(self) -> None:
         self._client = GrpcUnaryClient()
 
-    async def check(
-        self,
-        host: str,
-        port: int,
-        authority: bytes,
-        message: bytes,
-        *,
-        tls: UpstreamTls | None = None,
-        handshake_timeout: float = HANDSHAKE_TIMEOUT,
-    ) -> AuthAnswer:
+    async def check(self, endpoint: Endpoint, authority: bytes, message: bytes) -> AuthAnswer:
         """The service's answer: gRPC status in trailers, the CheckResponse in ``body``."""
         try:
-            answer = await self._client.call(
-                host,
-                port,
-                authority,
-                CHECK_PATH,
-                message,
-                tls=tls,
-                handshake_timeout=handshake_timeout,
-            )
+            answer = await self._client.call(endpoint, authority, CHECK_PATH, message)
         except GrpcCallError as error:
             raise AuthServiceError(f"authorization service: {error}") from None
         return answer
@@ -98,19 +75,12 @@ class _ResponseReader:
         self.complete = True
 
 
-async def http_check(
-    host: str,
-    port: int,
-    request: bytes,
-    *,
-    tls: UpstreamTls | None = None,
-    handshake_timeout: float = HANDSHAKE_TIMEOUT,
-) -> AuthAnswer:
-    """Send ``request`` (a whole HTTP/1.1 request, ``connection: close``) and read the answer;
-    over TLS when ``tls`` (the cluster's, its context resolved) is given."""
+async def http_check(endpoint: Endpoint, request: bytes) -> AuthAnswer:
+    """Send ``request`` (a whole HTTP/1.1 request, ``connection: close``) to ``endpoint`` and
+    read the answer (over TLS when its cluster has an UpstreamTlsContext)."""
     writer: asyncio.StreamWriter | None = None
     try:
-        reader, writer = await open_stream(host, port, tls, handshake_timeout)
+        reader, writer = await open_stream(endpoint)
         ssl_object = writer.get_extra_info("ssl_object")
         if ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2":
             raise EOFError("the service chose HTTP/2 (ALPN h2); this client speaks HTTP/1.1")
@@ -129,7 +99,7 @@ async def http_check(
             raise EOFError("no answer within the read bound")
         return AuthAnswer(parser.get_status_code(), collected.headers, bytes(collected.body))
     except (OSError, EOFError, httptools.HttpParserError) as error:
-        raise AuthServiceError(f"service {host}:{port}: {error}") from None
+        raise AuthServiceError(f"service {endpoint.host}:{endpoint.port}: {error}") from None
     finally:
         if writer is not None:
             writer.close()

@@ -22,15 +22,13 @@ import h2.exceptions
 
 from dataplane.config.tls_context import UpstreamTls
 from dataplane.errors import GrpcCallError
+from dataplane.upstream.endpoint import Endpoint
 from dataplane.upstream.tls import open_stream
 
 MAX_RESPONSE_BYTES = 1 << 20
 # Bounds the events read for one call; a call needs a handful.
 MAX_READS = 10_000
 IDLE_PER_ENDPOINT = 8
-# Bounds the TLS handshake when the caller gives no connect timeout (its own deadline still
-# applies).
-HANDSHAKE_TIMEOUT = 5.0
 
 Fields = list[tuple[bytes, bytes]]
 # Endpoint, and the TLS settings its connections were made with (None: cleartext).
@@ -76,30 +74,23 @@ class GrpcUnaryClient:
         self._idle: dict[_Key, deque[_H2Connection]] = {}
 
     async def call(
-        self,
-        host: str,
-        port: int,
-        authority: bytes,
-        path: bytes,
-        message: bytes,
-        *,
-        tls: UpstreamTls | None = None,
-        handshake_timeout: float = HANDSHAKE_TIMEOUT,
+        self, endpoint: Endpoint, authority: bytes, path: bytes, message: bytes
     ) -> GrpcAnswer:
-        """The service's answer to ``message`` (serialized) on method ``path``; over TLS when
-        ``tls`` (the cluster's, its context resolved) is given."""
+        """The service's answer to ``message`` (serialized) on method ``path``, from
+        ``endpoint`` (over TLS when its cluster has an UpstreamTlsContext)."""
+        tls = endpoint.tls
         # A new context (rotated trust or client certificate) must not reuse old connections.
-        key = (host, port, tls, tls.context if tls is not None else None)
+        key = (endpoint.host, endpoint.port, tls, tls.context if tls is not None else None)
         connection = self._take(key)
         try:
             if connection is None:
-                reader, writer = await open_stream(host, port, tls, handshake_timeout)
+                reader, writer = await open_stream(endpoint)
                 connection = _H2Connection(reader, writer, b"https" if tls else b"http")
             answer = await _unary(connection, authority, path, message)
         except (OSError, EOFError, h2.exceptions.H2Error, asyncio.IncompleteReadError) as error:
             if connection is not None:
                 connection.close()
-            raise GrpcCallError(f"gRPC service {host}:{port}: {error}") from None
+            raise GrpcCallError(f"gRPC service {endpoint.host}:{endpoint.port}: {error}") from None
         except BaseException:
             if connection is not None:  # cancelled (timeout): the stream state is unknown
                 connection.close()

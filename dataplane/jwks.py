@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from dataplane.errors import AuthServiceError
 from dataplane.extauth_client import http_check
+from dataplane.upstream.balancer import pick_endpoint
 
 if TYPE_CHECKING:
     from dataplane.config.jwt_authn import PublicKey
@@ -82,19 +83,15 @@ class RemoteKeySet:
         self.task = loop.create_task(self._fetch())
 
     async def _fetch(self) -> None:
-        balancer = self.clusters.get(self.cluster)
-        pool = balancer.pick() if balancer is not None else None
-        if pool is None:
+        endpoint = pick_endpoint(self.clusters, self.cluster)
+        if endpoint is None:
             return  # no endpoint: fail closed
         request = (
             b"GET " + self.path + b" HTTP/1.1\r\nhost: " + self.host + b"\r\n"
             b"accept: application/json\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
         )
         try:
-            fetch = http_check(
-                pool.host, pool.port, request, tls=pool.tls, handshake_timeout=pool.connect_timeout
-            )
-            answer = await asyncio.wait_for(fetch, FETCH_TIMEOUT)
+            answer = await asyncio.wait_for(http_check(endpoint, request), FETCH_TIMEOUT)
         except (AuthServiceError, TimeoutError):
             return
         keys = self.parse(answer.body) if answer.status == 200 else ()

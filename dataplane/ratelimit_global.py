@@ -30,6 +30,7 @@ from dataplane.config.route_table import RouteEntry
 from dataplane.errors import GrpcCallError
 from dataplane.grpc_unary import GrpcUnaryClient, grpc_status
 from dataplane.transformation import activation
+from dataplane.upstream.balancer import pick_endpoint
 
 if TYPE_CHECKING:
     from dataplane.chain import HttpChain
@@ -94,9 +95,8 @@ async def decide(exchange: Exchange, route: RouteEntry, chain: HttpChain) -> Rat
 async def _ask(
     config: RateLimitFilter, chain: HttpChain, descriptors: list[list[tuple[str, str]]]
 ) -> rls_pb2.RateLimitResponse:
-    balancer = chain.clusters.get(config.cluster)
-    pool = balancer.pick() if balancer is not None else None
-    if pool is None:
+    endpoint = pick_endpoint(chain.clusters, config.cluster)
+    if endpoint is None:
         raise GrpcCallError(f"cluster {config.cluster!r} has no endpoint")
     request = rls_pb2.RateLimitRequest(domain=config.domain)
     for entries in descriptors:
@@ -108,15 +108,7 @@ async def _ask(
     if client is None:
         client = _CLIENTS[loop] = GrpcUnaryClient()
     message = request.SerializeToString()
-    answer = await client.call(
-        pool.host,
-        pool.port,
-        config.cluster.encode(),
-        SHOULD_RATE_LIMIT_PATH,
-        message,
-        tls=pool.tls,
-        handshake_timeout=pool.connect_timeout,
-    )
+    answer = await client.call(endpoint, config.cluster.encode(), SHOULD_RATE_LIMIT_PATH, message)
     if grpc_status(answer) != 0:
         raise GrpcCallError(f"ShouldRateLimit failed with gRPC status {grpc_status(answer)}")
     return rls_pb2.RateLimitResponse.FromString(answer.body)

@@ -27,7 +27,7 @@ from dataplane.grpc_unary import GrpcUnaryClient, grpc_status
 from dataplane.otlp import encode_spans
 from dataplane.stats import ProxyStats
 from dataplane.tracing import Span
-from dataplane.upstream.balancer import ClusterBalancer
+from dataplane.upstream.balancer import ClusterBalancer, pick_endpoint
 
 QUEUE_CAPACITY = 2048
 BATCH_SIZE = 512
@@ -123,21 +123,12 @@ class SpanExporter:
 
     async def _send(self, payload: bytes) -> None:
         target = self.target
-        balancer = self._clusters.get(target.cluster)
-        pool = balancer.pick() if balancer is not None else None
-        if pool is None:
+        endpoint = pick_endpoint(self._clusters, target.cluster)
+        if endpoint is None:
             raise SpanExportError(f"cluster {target.cluster!r} has no endpoint")
         if self._grpc is not None:
             try:
-                answer = await self._grpc.call(
-                    pool.host,
-                    pool.port,
-                    target.authority,
-                    target.path,
-                    payload,
-                    tls=pool.tls,
-                    handshake_timeout=pool.connect_timeout,
-                )
+                answer = await self._grpc.call(endpoint, target.authority, target.path, payload)
                 status = grpc_status(answer)
             except GrpcCallError as error:
                 raise SpanExportError(str(error)) from None
@@ -153,9 +144,7 @@ class SpanExporter:
             )
         )
         try:
-            answer = await http_check(
-                pool.host, pool.port, request, tls=pool.tls, handshake_timeout=pool.connect_timeout
-            )
+            answer = await http_check(endpoint, request)
         except AuthServiceError as error:
             raise SpanExportError(f"collector: {error}") from None
         if not 200 <= answer.status < 300:

@@ -6,6 +6,7 @@ endpoint appears weight/gcd times, spread out), so picking is an index increment
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import reduce
 from math import gcd
 
@@ -69,3 +70,13 @@ class ClusterBalancer:
                 self.cursor = (cursor + step) % size
                 return candidate
         return pool
+
+
+def pick_endpoint(
+    clusters: Mapping[str, ClusterBalancer], name: str
+) -> EndpointPool | Http2Pool | None:
+    """The next endpoint of the cluster ``name``; None when there is no such cluster or it
+    has no endpoint (for the services the proxy asks: authorization, rate limits, key sets,
+    trace collectors)."""
+    balancer = clusters.get(name)
+    return balancer.pick() if balancer is not None else None

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dataplane.config.tls_context import SubjectAltName, UpstreamTls
+
+if TYPE_CHECKING:
+    from dataplane.upstream.endpoint import Endpoint
 
 
 def connect_arguments(tls: UpstreamTls | None, handshake_timeout: float) -> dict[str, Any]:
@@ -26,12 +29,12 @@ def connect_arguments(tls: UpstreamTls | None, handshake_timeout: float) -> dict
     }
 
 
-async def open_stream(
-    host: str, port: int, tls: UpstreamTls | None, handshake_timeout: float
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def open_stream(endpoint: Endpoint) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A stream to one endpoint of a cluster, over TLS when the cluster has an
-    UpstreamTlsContext. Raises OSError (``ssl.SSLError`` for TLS) when no acceptable
-    connection results; the caller bounds the wait."""
+    UpstreamTlsContext, the handshake bounded by the cluster's connect timeout. Raises OSError
+    (``ssl.SSLError`` for TLS) when no acceptable connection results; the caller bounds the
+    whole wait."""
+    host, port, tls = endpoint.host, endpoint.port, endpoint.tls
     if tls is not None and tls.context is None:
         # Its secrets have not arrived: never fall back to cleartext.
         # (errno, text): an SSLError of one argument prints as a tuple.
@@ -39,7 +42,7 @@ async def open_stream(
             ssl.SSL_ERROR_SSL, f"{host}:{port}: the cluster's TLS context is not ready"
         )
     reader, writer = await asyncio.open_connection(
-        host, port, **connect_arguments(tls, handshake_timeout)
+        host, port, **connect_arguments(tls, endpoint.connect_timeout)
     )
     if not peer_is_acceptable(tls, writer.transport):
         writer.close()
