@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from cel import Activation, EvaluationError, Program, Value
-from dataplane.cel.facts import Connection, ConnectionEnd, HeadFacts, StatusFacts
+from dataplane.cel.facts import Connection, StatusFacts, request_variables
 from dataplane.config.access_log import AccessLogShape
 from dataplane.request import RequestHead
 
@@ -45,12 +45,7 @@ def finished_request(
 ) -> Activation:
     """What CEL sees of a request once it is over: the request, the response status and,
     given the connection, ``source`` and ``destination``."""
-    return Activation(
-        HeadFacts(head, protocol),
-        response=StatusFacts(status),
-        source=ConnectionEnd(conn, local=False) if conn is not None else None,
-        destination=ConnectionEnd(conn, local=True) if conn is not None else None,
-    )
+    return request_variables(head, protocol, conn, response=StatusFacts(status))
 
 
 def attribute_values(

@@ -26,9 +26,9 @@ import re
 import time
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from cel import Activation, EvaluationError, Program
+from cel import EvaluationError, Program
 from dataplane.access_line import attribute_values, default_attributes, finished_request
-from dataplane.cel.facts import Connection, ConnectionEnd, HeadFacts
+from dataplane.cel.facts import Connection, request_variables
 from dataplane.config.tracing import TracingConfig
 from dataplane.request import RequestHead
 
@@ -127,12 +127,8 @@ def _sampled(
     conn: Connection | None,
 ) -> bool:
     if program is not None:
-        source = ConnectionEnd(conn, local=False) if conn is not None else None
-        destination = ConnectionEnd(conn, local=True) if conn is not None else None
         try:
-            result = program.evaluate(
-                Activation(HeadFacts(head, proto), source=source, destination=destination)
-            )
+            result = program.evaluate(request_variables(head, proto, conn))
         except EvaluationError:
             return False
         if isinstance(result, bool):

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from cel import Activation, EvaluationError, Value
-from dataplane.cel.facts import ConnectionEnd, HeadFacts
+from dataplane.cel.facts import request_variables
 from dataplane.config.header_mutation import HeaderOp, HeaderOps, apply_ops
 from dataplane.config.policy_auth import CelTransform, Expression
 from dataplane.http1.exchange_state import BodyKind
@@ -50,11 +50,11 @@ def activation(
     metadata: Mapping[str, Value] | None = None,
     response: ResponseHead | None = None,
 ) -> Activation:
-    return Activation(
-        HeadFacts(exchange.head, exchange.protocol_name),
+    return request_variables(
+        exchange.head,
+        exchange.protocol_name,
+        exchange.conn,
         response=response,
-        source=ConnectionEnd(exchange.conn, local=False),
-        destination=ConnectionEnd(exchange.conn, local=True),
         metadata=metadata,
         jwt=identity.get("jwt"),
         basicAuth=identity.get("basicAuth"),

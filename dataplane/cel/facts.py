@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
-from cel import Value
+from cel import Activation, ResponseFacts, Value
 from dataplane.request import RequestHead
 
 
@@ -175,3 +175,22 @@ def _distinguished_name(rdns: Iterable[Iterable[tuple[str, str]]]) -> str:
     # RFC 4514 writes the most specific RDN first; getpeercert() lists them as encoded.
     parts = [f"{_RDN_KEYS.get(key, key)}={value}" for rdn in rdns for key, value in rdn]
     return ",".join(reversed(parts))
+
+
+def request_variables(
+    head: RequestHead,
+    protocol: str,
+    conn: Connection | None,
+    *,
+    response: ResponseFacts | None = None,
+    **claims: Mapping[str, Value] | None,
+) -> Activation:
+    """What CEL sees of a request: ``request``, and ``source`` and ``destination`` when its
+    connection is known; ``response`` and the identity variables (``jwt``...) as given."""
+    return Activation(
+        HeadFacts(head, protocol),
+        response=response,
+        source=ConnectionEnd(conn, local=False) if conn is not None else None,
+        destination=ConnectionEnd(conn, local=True) if conn is not None else None,
+        **claims,
+    )

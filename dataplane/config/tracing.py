@@ -26,14 +26,13 @@ from agwproto.agw.filters.v1alpha1 import tracing_pb2
 from cel import Program
 from dataplane.config.access_log import compile_cel, compile_command
 from dataplane.config.support import check_fields
-from dataplane.config.values import seconds
+from dataplane.config.values import DENOMINATORS, seconds
 from dataplane.errors import InvalidConfig, UnsupportedValue
 
 OPENTELEMETRY_TRACER = "envoy.tracers.opentelemetry"
 CEL_SAMPLER = "agw.tracers.opentelemetry.samplers.cel"
 PARENT_BASED_SAMPLER = "envoy.tracers.opentelemetry.samplers.parent_based"
 RATIO_SAMPLER = "envoy.tracers.opentelemetry.samplers.trace_id_ratio_based"
-_DENOMINATORS = {0: 100, 1: 10_000, 2: 1_000_000}  # FractionalPercent.DenominatorType
 EXPORT_PATH = b"/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 # Envoy's resource attribute when the config names no service (with agw for envoy).
 DEFAULT_SERVICE_NAME = "unknown_service:agw"
@@ -232,7 +231,7 @@ def _ratio(sampler: Any) -> float | None:
         return None
     check_fields(config, "TraceIdRatioBasedSamplerConfig")
     share = config.sampling_percentage
-    denominator = _DENOMINATORS.get(share.denominator)
+    denominator = DENOMINATORS.get(share.denominator)
     if denominator is None:
         raise UnsupportedValue("sampling_percentage.denominator", share.denominator)
     return min(float(share.numerator) / denominator, 1.0)
