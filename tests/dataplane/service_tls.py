@@ -5,7 +5,9 @@ trust, and clusters whose UpstreamTlsContext is built as the translator builds a
 
 from __future__ import annotations
 
+import asyncio
 import ssl
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -17,6 +19,7 @@ from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from dataplane.config.cluster import HTTP_PROTOCOL_OPTIONS
 from tests.dataplane import resources as r
 
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 SERVICE_NAME = "svc.example.com"
 CA_SECRET = "ca/services"
 CLIENT_SECRET = "secret/proxy-client"
@@ -96,3 +99,22 @@ def grpc_credentials(cert: trustme.LeafCert, *, require_client_cert: bool = Fals
         root_certificates=TRUSTED.cert_pem.bytes() if require_client_cert else None,
         require_client_auth=require_client_cert,
     )
+
+
+class TlsServers:
+    """The asyncio TLS servers one test starts (a key server, an HTTP authorization service,
+    an OTLP/HTTP collector); ``close`` stops them all."""
+
+    def __init__(self) -> None:
+        self._servers: list[asyncio.Server] = []
+
+    async def start(self, handle: Handler, host: str, context: ssl.SSLContext) -> int:
+        """Serve ``handle`` on ``host`` with ``context``; the port."""
+        server = await asyncio.start_server(handle, host, 0, ssl=context)
+        self._servers.append(server)
+        return int(server.sockets[0].getsockname()[1])
+
+    async def close(self) -> None:
+        for server in self._servers:
+            server.close()
+            await server.wait_closed()

@@ -36,6 +36,7 @@ from tests.dataplane.service_tls import (
     ROGUE_CERT,
     SERVICE_CERT,
     SERVICE_NAME,
+    TlsServers,
     secrets,
     server_context,
     tls_cluster,
@@ -71,20 +72,16 @@ StartKeys = Callable[[trustme.LeafCert], Awaitable[KeyServer]]
 
 @pytest.fixture
 async def key_server() -> AsyncIterator[StartKeys]:
-    servers: list[asyncio.Server] = []
+    servers = TlsServers()
 
     async def start(cert: trustme.LeafCert) -> KeyServer:
         keys = KeyServer()
         context = server_context(cert, require_client_cert=True, server_names=keys.server_names)
-        server = await asyncio.start_server(keys.handle, KEYS_HOST, 0, ssl=context)
-        keys.port = server.sockets[0].getsockname()[1]
-        servers.append(server)
+        keys.port = await servers.start(keys.handle, KEYS_HOST, context)
         return keys
 
     yield start
-    for server in servers:
-        server.close()
-        await server.wait_closed()
+    await servers.close()
 
 
 def compiled(port: int, cluster: Any, **extra: Any) -> RuntimeConfig:

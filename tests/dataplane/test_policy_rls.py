@@ -16,7 +16,8 @@ which the ratelimit filter's OK headers do not reach on the agw proxy."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
@@ -73,23 +74,38 @@ class CountingService:
         return response
 
 
-@pytest.fixture
-async def rls() -> AsyncIterator[tuple[CountingService, int]]:
-    service = CountingService()
-    server = grpc.aio.server()
+ShouldRateLimit = Callable[[Any, Any], Awaitable[Any]]
+
+
+def rate_limit_service(should_rate_limit: ShouldRateLimit) -> grpc.GenericRpcHandler:
+    """RateLimitService/ShouldRateLimit, answered by ``should_rate_limit``."""
     handler = grpc.unary_unary_rpc_method_handler(
-        service.should_rate_limit,
+        should_rate_limit,
         request_deserializer=rls_pb2.RateLimitRequest.FromString,
         response_serializer=rls_pb2.RateLimitResponse.SerializeToString,
     )
     name = "envoy.service.ratelimit.v3.RateLimitService"
-    server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler(name, {"ShouldRateLimit": handler}),)
-    )
-    port = server.add_insecure_port(f"{RLS_HOST}:0")
+    return grpc.method_handlers_generic_handler(name, {"ShouldRateLimit": handler})
+
+
+@asynccontextmanager
+async def rate_limit_server(should_rate_limit: ShouldRateLimit, host: str) -> AsyncIterator[int]:
+    """A cleartext rate limit service on ``host``; its port."""
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((rate_limit_service(should_rate_limit),))
+    port = server.add_insecure_port(f"{host}:0")
     await server.start()
-    yield service, port
-    await server.stop(grace=None)
+    try:
+        yield port
+    finally:
+        await server.stop(grace=None)
+
+
+@pytest.fixture
+async def rls() -> AsyncIterator[tuple[CountingService, int]]:
+    service = CountingService()
+    async with rate_limit_server(service.should_rate_limit, RLS_HOST) as port:
+        yield service, port
 
 
 DESCRIPTORS = (

@@ -15,7 +15,6 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
-import grpc
 import pytest
 from envoy.config.core.v3.base_pb2 import DataSource
 from envoy.extensions.filters.http.jwt_authn.v3 import config_pb2
@@ -28,6 +27,7 @@ from e2e.jwt_tokens import SigningKey
 from tests.dataplane import resources as r
 from tests.dataplane.client import fetch, request_bytes
 from tests.dataplane.conftest import PROXY_HOST, Backends
+from tests.dataplane.test_policy_rls import rate_limit_server
 from translator.ir.ratelimit import CelEntry, GenericEntry, GlobalRateLimit, RateLimitService
 from translator.xds.policy_ratelimit import build_rate_limit_filters, build_rate_limit_per_route
 
@@ -62,20 +62,8 @@ class PerUserService:
 @pytest.fixture
 async def rls() -> AsyncIterator[tuple[PerUserService, int]]:
     service = PerUserService()
-    server = grpc.aio.server()
-    handler = grpc.unary_unary_rpc_method_handler(
-        service.should_rate_limit,
-        request_deserializer=rls_pb2.RateLimitRequest.FromString,
-        response_serializer=rls_pb2.RateLimitResponse.SerializeToString,
-    )
-    name = "envoy.service.ratelimit.v3.RateLimitService"
-    server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler(name, {"ShouldRateLimit": handler}),)
-    )
-    port = server.add_insecure_port(f"{RLS_HOST}:0")
-    await server.start()
-    yield service, port
-    await server.stop(grace=None)
+    async with rate_limit_server(service.should_rate_limit, RLS_HOST) as port:
+        yield service, port
 
 
 def jwt_filter() -> config_pb2.JwtAuthentication:

@@ -38,11 +38,13 @@ from tests.dataplane.service_tls import (
     ROGUE_CERT,
     SERVICE_CERT,
     SERVICE_NAME,
+    TlsServers,
     grpc_credentials,
     secrets,
     server_context,
     tls_cluster,
 )
+from tests.dataplane.test_policy_rls import rate_limit_service
 from translator.ir.ratelimit import GenericEntry, GlobalRateLimit, RateLimitService
 from translator.xds.policy_ratelimit import build_rate_limit_filters, build_rate_limit_per_route
 
@@ -80,24 +82,16 @@ async def grpc_service() -> AsyncIterator[StartGrpc]:
     async def start(cert: trustme.LeafCert, *, require_client_cert: bool = False) -> Any:
         calls = Calls()
         server = grpc.aio.server()
-        handlers = {
-            "envoy.service.ratelimit.v3.RateLimitService": {
-                "ShouldRateLimit": grpc.unary_unary_rpc_method_handler(
-                    calls.should_rate_limit,
-                    request_deserializer=rls_pb2.RateLimitRequest.FromString,
-                    response_serializer=rls_pb2.RateLimitResponse.SerializeToString,
-                )
-            },
-            "envoy.service.auth.v3.Authorization": {
-                "Check": grpc.unary_unary_rpc_method_handler(
-                    calls.check,
-                    request_deserializer=external_auth_pb2.CheckRequest.FromString,
-                    response_serializer=external_auth_pb2.CheckResponse.SerializeToString,
-                )
-            },
-        }
+        check = grpc.unary_unary_rpc_method_handler(
+            calls.check,
+            request_deserializer=external_auth_pb2.CheckRequest.FromString,
+            response_serializer=external_auth_pb2.CheckResponse.SerializeToString,
+        )
+        authorization = grpc.method_handlers_generic_handler(
+            "envoy.service.auth.v3.Authorization", {"Check": check}
+        )
         server.add_generic_rpc_handlers(
-            tuple(grpc.method_handlers_generic_handler(n, h) for n, h in handlers.items())
+            (rate_limit_service(calls.should_rate_limit), authorization)
         )
         credentials = grpc_credentials(cert, require_client_cert=require_client_cert)
         port = server.add_secure_port(f"{SERVICE_HOST}:0", credentials)
@@ -237,20 +231,16 @@ class HttpAuthz:
 
 @pytest.fixture
 async def http_authz() -> AsyncIterator[Callable[[trustme.LeafCert], Awaitable[HttpAuthz]]]:
-    servers: list[asyncio.Server] = []
+    servers = TlsServers()
 
     async def start(cert: trustme.LeafCert) -> HttpAuthz:
         service = HttpAuthz()
         context = server_context(cert, require_client_cert=True, server_names=service.server_names)
-        server = await asyncio.start_server(service.handle, SERVICE_HOST, 0, ssl=context)
-        service.port = server.sockets[0].getsockname()[1]
-        servers.append(server)
+        service.port = await servers.start(service.handle, SERVICE_HOST, context)
         return service
 
     yield start
-    for server in servers:
-        server.close()
-        await server.wait_closed()
+    await servers.close()
 
 
 @pytest.mark.parametrize(("cert", "status"), [(SERVICE_CERT, 200), (ROGUE_CERT, 403)])

@@ -35,6 +35,7 @@ from tests.dataplane.service_tls import (
     ROGUE_CERT,
     SERVICE_CERT,
     SERVICE_NAME,
+    TlsServers,
     grpc_credentials,
     secrets,
     server_context,
@@ -105,7 +106,7 @@ StartCollector = Callable[..., Awaitable[TlsCollector]]
 async def collector() -> AsyncIterator[StartCollector]:
     """Start a TLS collector: ``start(over_grpc, cert, require_client_cert=False)``."""
     grpc_servers: list[Any] = []
-    http_servers: list[asyncio.Server] = []
+    http_servers = TlsServers()
 
     async def start(
         over_grpc: bool, cert: trustme.LeafCert, *, require_client_cert: bool = False
@@ -123,19 +124,15 @@ async def collector() -> AsyncIterator[StartCollector]:
         context = server_context(
             cert, require_client_cert=require_client_cert, server_names=result.server_names
         )
-        https = await asyncio.start_server(
-            _OtlpHttpsHandler(collected), COLLECTOR_HOST, 0, ssl=context
+        result.port = await http_servers.start(
+            _OtlpHttpsHandler(collected), COLLECTOR_HOST, context
         )
-        result.port = https.sockets[0].getsockname()[1]
-        http_servers.append(https)
         return result
 
     yield start
     for server in grpc_servers:
         await server.stop(grace=None)
-    for https in http_servers:
-        https.close()
-        await https.wait_closed()
+    await http_servers.close()
 
 
 async def serve_traced(
