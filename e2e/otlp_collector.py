@@ -5,8 +5,8 @@ they agree) and kept as flat ``ReceivedSpan`` records."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
+from concurrent import futures
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -62,9 +62,16 @@ class Collector:
         self.http_port = 0
         self._lock = threading.Lock()
         self._spans: list[ReceivedSpan] = []
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._server: grpc.aio.Server | None = None
+        self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        handler = grpc.unary_unary_rpc_method_handler(
+            self._export,
+            request_deserializer=otlp.ExportTraceServiceRequest.FromString,
+            response_serializer=otlp.ExportTraceServiceResponse.SerializeToString,
+        )
+        service = "opentelemetry.proto.collector.trace.v1.TraceService"
+        self._grpc.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(service, {"Export": handler}),)
+        )
         self._http = ThreadingHTTPServer((host, 0), self._handler())
         self._http_thread = threading.Thread(target=self._http.serve_forever, daemon=True)
 
@@ -74,8 +81,8 @@ class Collector:
             return list(self._spans)
 
     def __enter__(self) -> Collector:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
+        self.grpc_port = self._grpc.add_insecure_port(f"{self.host}:0")
+        self._grpc.start()
         self.http_port = self._http.server_address[1]
         self._http_thread.start()
         return self
@@ -83,27 +90,9 @@ class Collector:
     def __exit__(self, *exc: object) -> None:
         self._http.shutdown()
         self._http.server_close()
-        if self._server is not None:
-            stop = self._server.stop(grace=None)
-            asyncio.run_coroutine_threadsafe(stop, self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
+        self._grpc.stop(grace=None).wait(10)
 
-    async def _start(self) -> None:
-        self._server = grpc.aio.server()
-        handler = grpc.unary_unary_rpc_method_handler(
-            self._export,
-            request_deserializer=otlp.ExportTraceServiceRequest.FromString,
-            response_serializer=otlp.ExportTraceServiceResponse.SerializeToString,
-        )
-        service = "opentelemetry.proto.collector.trace.v1.TraceService"
-        self._server.add_generic_rpc_handlers(
-            (grpc.method_handlers_generic_handler(service, {"Export": handler}),)
-        )
-        self.grpc_port = self._server.add_insecure_port(f"{self.host}:0")
-        await self._server.start()
-
-    async def _export(self, request: Any, context: Any) -> Any:
+    def _export(self, request: Any, context: Any) -> Any:
         self._keep(spans_of(request, "grpc"))
         return otlp.ExportTraceServiceResponse()
 

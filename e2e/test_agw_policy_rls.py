@@ -12,12 +12,12 @@ headers a service adds, the service's timeout, and authorization on JWT claims."
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -38,32 +38,13 @@ RLS_ADDRESS = "127.0.63.1"
 
 
 class RateLimitService:
-    """ShouldRateLimit on its own loop in a thread: each descriptor may be hit ``LIMIT`` times;
-    the request is over the limit when any of its descriptors is."""
+    """ShouldRateLimit on one server thread (so the counts need no lock): each descriptor may
+    be hit ``LIMIT`` times; the request is over the limit when any of its descriptors is."""
 
     def __init__(self, host: str) -> None:
         self.hits: Counter[tuple[Any, ...]] = Counter()
         self.domains: list[str] = []
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.host = host
-        self.port = 0
-        self.server: grpc.aio.Server | None = None
-
-    def __enter__(self) -> RateLimitService:
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(timeout=10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.server is not None:
-            stop = self.server.stop(grace=None)
-            asyncio.run_coroutine_threadsafe(stop, self.loop).result(timeout=10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-
-    async def _start(self) -> None:
-        self.server = grpc.aio.server()
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
         handler = grpc.unary_unary_rpc_method_handler(
             self._should_rate_limit,
             request_deserializer=rls_pb2.RateLimitRequest.FromString,
@@ -73,10 +54,16 @@ class RateLimitService:
         self.server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(service, {"ShouldRateLimit": handler}),)
         )
-        self.port = self.server.add_insecure_port(f"{self.host}:0")
-        await self.server.start()
+        self.port = self.server.add_insecure_port(f"{host}:0")
 
-    async def _should_rate_limit(self, request: Any, context: Any) -> Any:
+    def __enter__(self) -> RateLimitService:
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.stop(grace=None).wait(10)
+
+    def _should_rate_limit(self, request: Any, context: Any) -> Any:
         self.domains.append(request.domain)
         over = False
         for descriptor in request.descriptors:
