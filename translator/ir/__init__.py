@@ -54,6 +54,7 @@ from translator.ir.route import (
     StringMatchKind,
     VirtualHost,
     WeightedBackend,
+    map_routes,
 )
 from translator.ir.session import (
     CookieSession,
@@ -127,4 +128,5 @@ __all__ = [
     "UpstreamTls",
     "VirtualHost",
     "WeightedBackend",
+    "map_routes",
 ]

@@ -6,6 +6,8 @@ any reader may rely on tuple order being match order.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -233,3 +235,16 @@ class VirtualHost:
 class RouteConfig:
     name: str
     virtual_hosts: tuple[VirtualHost, ...]
+
+
+def map_routes(config: RouteConfig, change: Callable[[Route], Route]) -> RouteConfig:
+    """``config`` with ``change`` applied to every route. Hosts and the config stay the same
+    objects where no route changed: incremental translation reuses work by identity."""
+    hosts = []
+    for host in config.virtual_hosts:
+        routes = tuple(change(route) for route in host.routes)
+        same = all(a is b for a, b in zip(routes, host.routes, strict=True))
+        hosts.append(host if same else dataclasses.replace(host, routes=routes))
+    if all(a is b for a, b in zip(hosts, config.virtual_hosts, strict=True)):
+        return config
+    return dataclasses.replace(config, virtual_hosts=tuple(hosts))

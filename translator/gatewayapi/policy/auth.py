@@ -12,6 +12,7 @@ them."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 from translator import ir
@@ -42,15 +43,8 @@ def apply_auth(
     for config in gateway.route_configs:
         filters = used.setdefault(config.name, set())
         found = jwts.setdefault(config.name, {})
-        hosts = []
-        for host in config.virtual_hosts:
-            routes = tuple(builder.route(route, filters, found) for route in host.routes)
-            changed = any(a is not b for a, b in zip(routes, host.routes, strict=True))
-            hosts.append(dataclasses.replace(host, routes=routes) if changed else host)
-        changed = any(a is not b for a, b in zip(hosts, config.virtual_hosts, strict=True))
-        configs.append(
-            dataclasses.replace(config, virtual_hosts=tuple(hosts)) if changed else config
-        )
+        change = functools.partial(builder.route, filters=filters, jwts=found)
+        configs.append(ir.map_routes(config, change))
     if not any(used.values()):
         return gateway
     listeners = tuple(_listener(listener, used, jwts) for listener in gateway.listeners)

@@ -72,19 +72,7 @@ def _route_config(
     services: Mapping[str, BackendPolicy | None],
     resources: ResourceSet,
 ) -> ir.RouteConfig:
-    hosts = tuple(_virtual_host(host, services, resources) for host in config.virtual_hosts)
-    if all(a is b for a, b in zip(hosts, config.virtual_hosts, strict=True)):
-        return config
-    return dataclasses.replace(config, virtual_hosts=hosts)
-
-
-def _virtual_host(
-    host: ir.VirtualHost, services: Mapping[str, BackendPolicy | None], resources: ResourceSet
-) -> ir.VirtualHost:
-    routes = tuple(_route(route, services, resources) for route in host.routes)
-    if all(a is b for a, b in zip(routes, host.routes, strict=True)):
-        return host
-    return dataclasses.replace(host, routes=routes)
+    return ir.map_routes(config, lambda route: _route(route, services, resources))
 
 
 def _route(

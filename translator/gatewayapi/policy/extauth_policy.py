@@ -62,15 +62,9 @@ class _Builder:
         self.changed = False
 
     def route_config(self, config: ir.RouteConfig) -> ir.RouteConfig:
-        hosts = []
-        for host in config.virtual_hosts:
-            routes = tuple(self.route(route) for route in host.routes)
-            changed = any(a is not b for a, b in zip(routes, host.routes, strict=True))
-            hosts.append(dataclasses.replace(host, routes=routes) if changed else host)
-        if all(a is b for a, b in zip(hosts, config.virtual_hosts, strict=True)):
-            return config
-        self.changed = True
-        return dataclasses.replace(config, virtual_hosts=tuple(hosts))
+        mapped = ir.map_routes(config, self.route)
+        self.changed = self.changed or mapped is not config
+        return mapped
 
     def route(self, route: ir.Route) -> ir.Route:
         found = route.policy.get("extAuth") if route.policy is not None else None

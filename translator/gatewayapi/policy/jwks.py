@@ -24,7 +24,7 @@ def apply_remote_jwks(gateway: ir.GatewayIR, resources: ResourceSet) -> ir.Gatew
     """``gateway`` with remote providers in its JWT requirements; the same object when no
     policy it carries names one."""
     builder = _Builder(resources)
-    configs = tuple(builder.route_config(config) for config in gateway.route_configs)
+    configs = tuple(ir.map_routes(config, builder.route) for config in gateway.route_configs)
     if not builder.changed:
         return gateway
     listeners = tuple(_listener(listener, builder.changed) for listener in gateway.listeners)
@@ -41,16 +41,6 @@ class _Builder:
         self.refs = PolicyBackendRefs(resources)
         # requirement name -> the requirement with its remote providers
         self.changed: dict[str, JwtAuthn] = {}
-
-    def route_config(self, config: ir.RouteConfig) -> ir.RouteConfig:
-        hosts = []
-        for host in config.virtual_hosts:
-            routes = tuple(self.route(route) for route in host.routes)
-            changed = any(a is not b for a, b in zip(routes, host.routes, strict=True))
-            hosts.append(dataclasses.replace(host, routes=routes) if changed else host)
-        if all(a is b for a, b in zip(hosts, config.virtual_hosts, strict=True)):
-            return config
-        return dataclasses.replace(config, virtual_hosts=tuple(hosts))
 
     def route(self, route: ir.Route) -> ir.Route:
         auth = route.auth

@@ -64,14 +64,7 @@ class _Builder:
         self.used: dict[str, dict[str, RateLimitService]] = {}
 
     def route_config(self, config: ir.RouteConfig) -> ir.RouteConfig:
-        hosts = []
-        for host in config.virtual_hosts:
-            routes = tuple(self.route(config.name, route) for route in host.routes)
-            changed = any(a is not b for a, b in zip(routes, host.routes, strict=True))
-            hosts.append(dataclasses.replace(host, routes=routes) if changed else host)
-        if all(a is b for a, b in zip(hosts, config.virtual_hosts, strict=True)):
-            return config
-        return dataclasses.replace(config, virtual_hosts=tuple(hosts))
+        return ir.map_routes(config, lambda route: self.route(config.name, route))
 
     def route(self, config: str, route: ir.Route) -> ir.Route:
         found = route.policy.get("rateLimit") if route.policy is not None else None

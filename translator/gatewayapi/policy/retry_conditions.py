@@ -17,17 +17,10 @@ def strip_retry_conditions(gateway: ir.GatewayIR, data_plane: DataPlane) -> ir.G
         return gateway
     # Matches of one rule share an action: keep sharing the stripped one.
     stripped: dict[int, ir.ForwardAction] = {}
-    configs = []
-    for config in gateway.route_configs:
-        hosts = []
-        for host in config.virtual_hosts:
-            routes = tuple(_route(route, stripped) for route in host.routes)
-            changed = any(a is not b for a, b in zip(routes, host.routes, strict=True))
-            hosts.append(dataclasses.replace(host, routes=routes) if changed else host)
-        changed = any(a is not b for a, b in zip(hosts, config.virtual_hosts, strict=True))
-        configs.append(
-            dataclasses.replace(config, virtual_hosts=tuple(hosts)) if changed else config
-        )
+    configs = [
+        ir.map_routes(config, lambda route: _route(route, stripped))
+        for config in gateway.route_configs
+    ]
     if not stripped:
         return gateway
     return dataclasses.replace(gateway, route_configs=tuple(configs))
