@@ -7,6 +7,7 @@ from typing import Any
 import yaml
 
 GATEWAY_API = "gateway.networking.k8s.io/v1"
+POLICY_API = "agentgateway.dev/v1alpha1"
 CLASS = "agw"
 
 
@@ -144,3 +145,21 @@ def tls_secret(name: str, namespace_: str, cert_pem: bytes, key_pem: bytes) -> d
         "type": "kubernetes.io/tls",
         "stringData": {"tls.crt": cert_pem.decode(), "tls.key": key_pem.decode()},
     }
+
+
+def agw_policy(
+    name: str, namespace_: str, target: dict[str, Any], **sections: Any
+) -> dict[str, Any]:
+    """An AgentgatewayPolicy on one target with ``sections`` (traffic=..., frontend=...)."""
+    return {
+        "apiVersion": POLICY_API,
+        "kind": "AgentgatewayPolicy",
+        "metadata": {"name": name, "namespace": namespace_},
+        "spec": {"targetRefs": [target], **sections},
+    }
+
+
+def policy_target(kind: str, name: str) -> dict[str, Any]:
+    """A policy targetRef: a Service (core group) or a Gateway API kind."""
+    group = "" if kind == "Service" else "gateway.networking.k8s.io"
+    return {"group": group, "kind": kind, "name": name}

@@ -26,15 +26,7 @@ NOT_ON_ENVOY = "not enforced on Envoy, only by the agw proxy"
 
 
 def policy(name: str, kind: str, target: str, traffic: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": "agentgateway.dev/v1alpha1",
-        "kind": "AgentgatewayPolicy",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {
-            "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": kind, "name": target}],
-            "traffic": traffic,
-        },
-    }
+    return m.agw_policy(name, NAMESPACE, m.policy_target(kind, target), traffic=traffic)
 
 
 def gateway() -> dict[str, Any]:

@@ -30,7 +30,6 @@ from e2e.conftest import NAMESPACE, Scenario
 from e2e.harness import eventually
 from e2e.test_routing import route, to
 
-POLICY_API = "agentgateway.dev/v1alpha1"
 MTLS_BACKEND = ("127.0.66.1", 9443)
 FAILING_BACKEND = ("127.0.66.2", 9000)
 HEALTHY_BACKEND = "127.0.61.2:9000"  # echo-2
@@ -89,20 +88,15 @@ class Backend:
 
 
 def policy(name: str, target: dict[str, Any], **sections: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": POLICY_API,
-        "kind": "AgentgatewayPolicy",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {"targetRefs": [target], **sections},
-    }
+    return m.agw_policy(name, NAMESPACE, target, **sections)
 
 
 def service_target(name: str) -> dict[str, Any]:
-    return {"group": "", "kind": "Service", "name": name}
+    return m.policy_target("Service", name)
 
 
 def gateway_target(name: str) -> dict[str, Any]:
-    return {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": name}
+    return m.policy_target("Gateway", name)
 
 
 def pem_secret(name: str, issued: trustme.LeafCert) -> dict[str, Any]:
@@ -120,14 +114,21 @@ def cas() -> tuple[trustme.CA, trustme.CA]:
     return trustme.CA(), trustme.CA()
 
 
-@pytest.fixture(scope="module")
-def mtls_backend(cas: tuple[trustme.CA, trustme.CA]) -> Iterator[Backend]:
-    server_ca, client_ca = cas
+def mutual_tls_backend(
+    address: tuple[str, int], name: str, server_ca: trustme.CA, client_ca: trustme.CA
+) -> Backend:
+    """A backend at ``address`` presenting a certificate for ``name`` from ``server_ca`` and
+    requiring a client certificate from ``client_ca``."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_ca.issue_cert(BACKEND_NAME).configure_cert(context)
+    server_ca.issue_cert(name).configure_cert(context)
     client_ca.configure_trust(context)
     context.verify_mode = ssl.CERT_REQUIRED
-    with Backend(MTLS_BACKEND, context) as backend:
+    return Backend(address, context)
+
+
+@pytest.fixture(scope="module")
+def mtls_backend(cas: tuple[trustme.CA, trustme.CA]) -> Iterator[Backend]:
+    with mutual_tls_backend(MTLS_BACKEND, BACKEND_NAME, *cas) as backend:
         yield backend
 
 

@@ -12,7 +12,6 @@ certificate that CA did not sign). Leaves out the parser's edge cases and the op
 from __future__ import annotations
 
 import socket
-import ssl
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -24,7 +23,14 @@ from dataplane.proxy_protocol import encode_v2
 from e2e import manifests as m
 from e2e.conftest import NAMESPACE, Scenario
 from e2e.harness import eventually
-from e2e.test_agw_policy_conn import Backend, gateway_target, logged_lines, pem_secret, policy
+from e2e.test_agw_policy_conn import (
+    Backend,
+    gateway_target,
+    logged_lines,
+    mutual_tls_backend,
+    pem_secret,
+    policy,
+)
 from e2e.test_routing import route, to
 from e2e.test_tls_policies import config_map
 
@@ -106,12 +112,7 @@ def mtls_cas() -> tuple[trustme.CA, trustme.CA]:
 
 @pytest.fixture(scope="module")
 def mtls_backend(mtls_cas: tuple[trustme.CA, trustme.CA]) -> Iterator[Backend]:
-    server_ca, client_ca = mtls_cas
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_ca.issue_cert(BACKEND_NAME).configure_cert(context)
-    client_ca.configure_trust(context)
-    context.verify_mode = ssl.CERT_REQUIRED
-    with Backend(MTLS_BACKEND, context) as backend:
+    with mutual_tls_backend(MTLS_BACKEND, BACKEND_NAME, *mtls_cas) as backend:
         yield backend
 
 

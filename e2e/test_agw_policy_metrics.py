@@ -27,17 +27,7 @@ HOST = "metrics.pmetrics.example.com"
 
 
 def frontend_policy(name: str, frontend: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": "agentgateway.dev/v1alpha1",
-        "kind": "AgentgatewayPolicy",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {
-            "targetRefs": [
-                {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": GATEWAY}
-            ],
-            "frontend": frontend,
-        },
-    }
+    return m.agw_policy(name, NAMESPACE, m.policy_target("Gateway", GATEWAY), frontend=frontend)
 
 
 def proxy_admin(agw_pid: int, gateway: str) -> str | None:

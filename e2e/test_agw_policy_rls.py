@@ -29,7 +29,7 @@ from e2e import manifests as m
 from e2e.conftest import NAMESPACE, Scenario
 from e2e.harness import eventually, free_port
 from e2e.jwt_tokens import SigningKey
-from e2e.test_agw_policy_traffic import policy, target
+from e2e.test_agw_policy_traffic import policy
 from e2e.test_routing import route, to
 
 LIMIT = 3
@@ -92,7 +92,7 @@ def limited(scenario: Scenario, rls: RateLimitService, name: str, host: str, **s
         *m.service("rls", NAMESPACE, [f"{RLS_ADDRESS}:{rls.port}"], port=8081),
         *m.service("rls-down", NAMESPACE, [f"127.0.63.2:{free_port()}"], port=8081),
         route(name, host, [to("echo-1")]),
-        policy(name, target("HTTPRoute", name), {"rateLimit": {"global": global_limit}}),
+        policy(name, m.policy_target("HTTPRoute", name), {"rateLimit": {"global": global_limit}}),
     )
 
 
@@ -141,7 +141,7 @@ def test_cel_authorization_allows_and_denies(scenario: Scenario) -> None:
         *(
             policy(
                 f"{name}-{index}",
-                target("HTTPRoute", name),
+                m.policy_target("HTTPRoute", name),
                 {"authorization": {"action": action, "policy": {"matchExpressions": exprs}}},
             )
             for index, (action, exprs) in enumerate(rules)
@@ -204,7 +204,9 @@ def test_jwt_with_a_remote_key_set(scenario: Scenario) -> None:
             *m.service("jwks", NAMESPACE, [f"127.0.63.3:{keys.port}"], port=8082),
             route(name, host, [to("echo-1")]),
             policy(
-                name, target("HTTPRoute", name), {"jwtAuthentication": {"providers": [provider]}}
+                name,
+                m.policy_target("HTTPRoute", name),
+                {"jwtAuthentication": {"providers": [provider]}},
             ),
         )
         claims = {"iss": issuer, "exp": int(time.time()) + 600}

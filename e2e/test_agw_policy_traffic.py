@@ -18,20 +18,10 @@ from e2e.test_routing import route, to
 
 GATEWAY = "ptraffic"
 PARENT = [{"name": GATEWAY}]
-POLICY_API = "agentgateway.dev/v1alpha1"
 
 
 def policy(name: str, target: dict[str, Any], traffic: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": POLICY_API,
-        "kind": "AgentgatewayPolicy",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {"targetRefs": [target], "traffic": traffic},
-    }
-
-
-def target(kind: str, name: str) -> dict[str, Any]:
-    return {"group": "gateway.networking.k8s.io", "kind": kind, "name": name}
+    return m.agw_policy(name, NAMESPACE, target, traffic=traffic)
 
 
 def served(scenario: Scenario, name: str, host: str, traffic: dict[str, Any]) -> None:
@@ -40,7 +30,7 @@ def served(scenario: Scenario, name: str, host: str, traffic: dict[str, Any]) ->
         name,
         m.gateway(GATEWAY, NAMESPACE, [m.http_listener("http", 8080)]),
         route(name, host, [to("echo-1")], PARENT),
-        policy(name, target("HTTPRoute", name), traffic),
+        policy(name, m.policy_target("HTTPRoute", name), traffic),
     )
 
 
@@ -52,7 +42,7 @@ def test_route_policy_replaces_gateway_headers(scenario: Scenario) -> None:
         route("pt-route", "route.ptraffic.example.com", [to("echo-1")], PARENT),
         policy(
             "pt-gateway",
-            target("Gateway", GATEWAY),
+            m.policy_target("Gateway", GATEWAY),
             {
                 "headerModifiers": {
                     "request": {"set": [{"name": "x-policy", "value": "gateway"}]},
@@ -62,7 +52,7 @@ def test_route_policy_replaces_gateway_headers(scenario: Scenario) -> None:
         ),
         policy(
             "pt-route",
-            target("HTTPRoute", "pt-route"),
+            m.policy_target("HTTPRoute", "pt-route"),
             {"headerModifiers": {"request": {"set": [{"name": "x-policy", "value": "route"}]}}},
         ),
     )

@@ -27,17 +27,7 @@ BAD = {"authorization": "Bearer bad"}
 
 
 def policy(name: str, target: str, traffic: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": "agentgateway.dev/v1alpha1",
-        "kind": "AgentgatewayPolicy",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {
-            "targetRefs": [
-                {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": target}
-            ],
-            "traffic": traffic,
-        },
-    }
+    return m.agw_policy(name, NAMESPACE, m.policy_target("HTTPRoute", target), traffic=traffic)
 
 
 def accepted(scenario: Scenario, name: str) -> dict[str, Any]:
