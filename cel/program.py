@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass, field
 
@@ -29,8 +30,16 @@ class Program:
         return self.evaluator(activation)
 
 
+# Parsing costs milliseconds (cel-python's lark grammar), and the translator and the proxy see
+# the same expressions on every configuration change; compiling and converting only read the
+# trees, so one tree per expression is shared. Errors are not remembered.
+_PARSED_KEPT = 512
+
+
+@functools.lru_cache(maxsize=_PARSED_KEPT)
 def parse(source: str) -> Tree[Token]:
-    """cel-python's parse tree; raises ``CompileError`` with the position of a syntax error."""
+    """cel-python's parse tree; raises ``CompileError`` with the position of a syntax error.
+    The tree is shared by every caller parsing the same text: never modify it."""
     # celpy keeps one shared lark parser that records the text being parsed on itself.
     from celpy.celparser import CELParseError, CELParser
 
