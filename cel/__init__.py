@@ -5,7 +5,14 @@ request lazily. Shared by the translator (to validate expressions and report the
 and the proxy (to evaluate them per request), so it imports neither.
 """
 
-from cel.activation import KNOWN_VARIABLES, Activation, PeerFacts, RequestFacts, ResponseFacts
+from cel.activation import (
+    KNOWN_VARIABLES,
+    Activation,
+    BackendFacts,
+    PeerFacts,
+    RequestFacts,
+    ResponseFacts,
+)
 from cel.errors import (
     CompileError,
     EvaluationError,
@@ -21,6 +28,7 @@ from cel.values import UInt, Value
 __all__ = [
     "KNOWN_VARIABLES",
     "Activation",
+    "BackendFacts",
     "CompileError",
     "EvaluationError",
     "ExplicitFailure",

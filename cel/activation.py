@@ -90,6 +90,20 @@ class PeerFacts(Protocol):
         ...
 
 
+class BackendFacts(Protocol):
+    """Where the request is sent: agentgateway's ``backend`` (``type`` is "service",
+    "static", ... and ``protocol`` "http", "tcp", ...)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def protocol(self) -> str: ...
+
+
 class _Absent:
     __slots__ = ()
 
@@ -226,6 +240,15 @@ class PeerView(View):
     }
 
 
+class BackendView(View):
+    __slots__ = ()
+    GETTERS: ClassVar[dict[str, Getter]] = {
+        "name": lambda facts: facts.name,
+        "type": lambda facts: facts.type,
+        "protocol": lambda facts: facts.protocol,
+    }
+
+
 def _as_is(value: Value) -> Value:
     return value
 
@@ -247,6 +270,7 @@ class Activation:
         response: ResponseFacts | None = None,
         source: PeerFacts | None = None,
         destination: PeerFacts | None = None,
+        backend: BackendFacts | None = None,
         **claims: Mapping[str, Value] | None,
     ) -> None:
         raw: dict[str, object] = {}
@@ -258,6 +282,8 @@ class Activation:
             raw["source"] = source
         if destination is not None:
             raw["destination"] = destination
+        if backend is not None:
+            raw["backend"] = backend
         for name, value in claims.items():
             if name not in KNOWN_VARIABLES:
                 raise TypeError(f"unknown CEL variable {name!r}")
@@ -289,4 +315,5 @@ _BUILDERS: dict[str, Callable[[Any], Value]] = {
     "response": ResponseView,
     "source": PeerView,
     "destination": PeerView,
+    "backend": BackendView,
 }

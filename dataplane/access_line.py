@@ -12,9 +12,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from cel import Activation, EvaluationError, Program, Value
-from dataplane.cel.facts import Connection, StatusFacts, request_variables
+from dataplane.cel.exchange import exchange_variables
+from dataplane.cel.facts import StatusFacts
 from dataplane.config.access_log import AccessLogShape
-from dataplane.request import RequestHead
 
 if TYPE_CHECKING:
     from dataplane.http1.exchange import Exchange
@@ -40,12 +40,12 @@ def default_attributes(exchange: Exchange) -> dict[str, Any]:
     )
 
 
-def finished_request(
-    head: RequestHead, protocol: str, status: int, conn: Connection | None = None
-) -> Activation:
-    """What CEL sees of a request once it is over: the request, the response status and,
-    given the connection, ``source`` and ``destination``."""
-    return request_variables(head, protocol, conn, response=StatusFacts(status))
+def finished_request(exchange: Exchange) -> Activation:
+    """What CEL sees of an exchange once it is over: everything ``exchange_variables`` gives,
+    the transformation's ``metadata``, and ``response`` as its status (headers are not kept)."""
+    return exchange_variables(
+        exchange, metadata=exchange.cel_metadata, response=StatusFacts(exchange.status)
+    )
 
 
 def attribute_values(
@@ -72,15 +72,10 @@ def attribute_values(
 
 
 def shape_line(
-    shape: AccessLogShape,
-    defaults: dict[str, Any],
-    head: RequestHead,
-    protocol: str,
-    status: int,
-    conn: Connection | None = None,
+    shape: AccessLogShape, defaults: dict[str, Any], exchange: Exchange
 ) -> dict[str, Any] | None:
     """The attributes to log, or None when the filter drops the request."""
-    activation = finished_request(head, protocol, status, conn)
+    activation = finished_request(exchange)
     if shape.filter is not None:
         try:
             if shape.filter.evaluate(activation) is not True:

@@ -4,9 +4,11 @@ ask each authorization service that applies to the route, in filter order.
 While a check is out the request is held: its head waits, its body is kept (up to the
 connection's buffer limit, then reading pauses) and replayed once the request is allowed.
 A filter that forwards the body waits for ``max_body_bytes`` of it (or its end) first. An OK
-answer may add or replace request headers for the upstream; a denial is answered to the
-client as the service wrote it; no usable answer is ``status_on_error`` (403), never a
-forwarded request, unless the filter says ``failure_mode_allow``.
+answer may add or replace request headers for the upstream, and a gRPC service's OK answer
+may carry ``dynamic_metadata``: that is ``extauthz`` to the CEL that runs later (several
+services' merge, the later one winning a key). A denial is answered to the client as the
+service wrote it; no usable answer is ``status_on_error`` (403), never a forwarded request,
+unless the filter says ``failure_mode_allow``.
 
 A service whose cluster has an UpstreamTlsContext is asked over TLS with the backends' client
 settings; a failed handshake or certificate check is a failure to answer like any other.
@@ -20,7 +22,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2
+from google.protobuf import json_format
 
+from cel import Value
 from dataplane import ratelimit_global
 from dataplane.config.extauth import ExtAuthzConfig
 from dataplane.config.header_mutation import HeaderOp
@@ -60,6 +64,8 @@ class Verdict:
     # Appended rather than set (the rate limit service's).
     add_headers: Fields | None = None
     response_headers: Fields | None = None
+    # An allowing gRPC service's ``dynamic_metadata``: CEL's ``extauthz``.
+    metadata: dict[str, Value] | None = None
 
 
 def applicable(filters: tuple[ExtAuthzConfig, ...], route: RouteEntry) -> list[ExtAuthzConfig]:
@@ -198,20 +204,25 @@ def _merged(changes: list[Verdict]) -> Verdict:
     removed: list[bytes] = []
     added: Fields = []
     to_response: Fields = []
+    metadata: dict[str, Value] = {}
     for verdict in changes:
         set_headers += verdict.set_headers or []
         removed += verdict.remove_headers
         added += verdict.add_headers or []
         to_response += verdict.response_headers or []
+        metadata.update(verdict.metadata or {})
     return Verdict(
         set_headers=set_headers,
         remove_headers=tuple(removed),
         add_headers=added,
         response_headers=to_response,
+        metadata=metadata or None,
     )
 
 
 def _apply(exchange: Exchange, verdict: Verdict) -> None:
+    if verdict.metadata:
+        exchange.extauthz = verdict.metadata
     if verdict.response_headers:
         # The path CORS and the local rate limit take: added to the forwarded response and to
         # the route's own replies.
@@ -282,6 +293,7 @@ def grpc_verdict(answer: AuthAnswer) -> Verdict:
         return Verdict(
             set_headers=[_header_option(option) for option in ok.headers],
             remove_headers=tuple(name.lower().encode() for name in ok.headers_to_remove),
+            metadata=json_format.MessageToDict(response.dynamic_metadata) or None,
         )
     denied = response.denied_response
     return Verdict(

@@ -1,5 +1,5 @@
 """The AgentgatewayPolicy auth filters on the request path, in chain order: jwt_authn,
-basic_auth, api_key_auth, agw's CEL authorization, agw's CEL transformation.
+basic_auth, api_key_auth, agw's CEL authorization.
 
 JWT authentication (Envoy's filter, ``dataplane.jwt``): the route's requirement decides; a
 verified token's claims are ``jwt`` to CEL.
@@ -25,8 +25,8 @@ matches when any of its expressions is ``true``. An expression that fails at run
 missing header, a type error) is not ``true``; one that did not compile fails closed: a Deny
 rule holding it denies every request. Denials answer 403 before the request goes anywhere.
 
-Transformation runs after authorization (``dataplane.transformation``): the request's now,
-the response's once its head is known.
+Transformation (``dataplane.transformation``) comes later in the chain, after ext_authz and the
+rate limit filters.
 """
 
 from __future__ import annotations
@@ -37,19 +37,19 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from cel import Activation
-from dataplane import htpasswd, jwt, transformation
+from dataplane import htpasswd, jwt
+from dataplane.cel.exchange import Identity, exchange_variables
 from dataplane.config.policy_auth import (
     API_KEY_AUTH_FILTER,
     AUTHORIZATION_FILTER,
     BASIC_AUTH_FILTER,
-    TRANSFORMATION_FILTER,
     ApiKeys,
     AuthorizationRule,
     Expression,
     RouteAuth,
 )
 from dataplane.request import RequestHead
-from dataplane.transformation import Identity, ResponseTransform, activation, evaluate
+from dataplane.transformation import evaluate
 
 if TYPE_CHECKING:
     from dataplane.config.listener import HttpSettings
@@ -82,12 +82,10 @@ def run(exchange: Exchange, auth: RouteAuth, settings: HttpSettings) -> bool:
     if (
         auth.authorization
         and AUTHORIZATION_FILTER in filters
-        and not is_allowed(auth.authorization, activation(exchange, identity))
+        and not is_allowed(auth.authorization, exchange_variables(exchange, identity))
     ):
         exchange.local_reply(403, DENIED_BODY)
         return True
-    if TRANSFORMATION_FILTER in filters and (auth.request or auth.response):
-        transform(exchange, auth, identity)
     exchange.identity = identity
     return False
 
@@ -173,10 +171,3 @@ def _matches(expressions: tuple[Expression, ...], variables: Activation, broken:
         if evaluate(expression, variables, False) is True:
             return True
     return False
-
-
-def transform(exchange: Exchange, auth: RouteAuth, identity: Identity) -> None:
-    if auth.request is not None:
-        transformation.transform_request(exchange, auth.request, identity)
-    if auth.response is not None:
-        exchange.response_transform = ResponseTransform(exchange, auth.response, identity)

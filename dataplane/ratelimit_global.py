@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING
 from envoy.service.ratelimit.v3 import rls_pb2
 
 from cel import Activation, EvaluationError, UInt
+from dataplane.cel.exchange import exchange_variables
 from dataplane.config.ratelimit_global import Descriptor, DescriptorAction, RateLimitFilter
 from dataplane.config.route_table import RouteEntry
 from dataplane.errors import GrpcCallError
 from dataplane.grpc_unary import GrpcUnaryClient, grpc_status
-from dataplane.transformation import activation
 from dataplane.upstream.balancer import pick_endpoint
 
 if TYPE_CHECKING:
@@ -120,7 +120,7 @@ def _entries(descriptor: Descriptor, exchange: Exchange) -> list[tuple[str, str]
     variables: Activation | None = None
     for action in descriptor:
         if action.kind == "cel" and variables is None:
-            variables = activation(exchange, exchange.identity or {})
+            variables = exchange_variables(exchange)
         value = _value(action, exchange, variables)
         if value is None:
             return []

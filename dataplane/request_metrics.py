@@ -1,19 +1,17 @@
 """Count a finished request under the labels of its chain's request-metrics filter
 (AgentgatewayPolicy ``frontend.metrics``), in ``ProxyStats.labelled_requests``.
 
-Each label is a CEL expression over ``request``, ``response`` (its status) and ``source``; an
-expression that fails, or yields no string, number or boolean, gives "". Cardinality is
-bounded per worker: once ``MAX_LABEL_SETS`` distinct label sets exist, a request with a new
-set is counted with every value replaced by ``"overflow"`` (the listener label is kept), so a
-label fed from, say, a client-chosen header cannot grow the proxy's memory without limit."""
+Each label is a CEL expression over what the finished exchange knows (``request``,
+``response`` as its status, ``source``, ``jwt``, ``backend``...); an expression that fails,
+or yields no string, number or boolean, gives "". Cardinality is bounded per worker: once
+``MAX_LABEL_SETS`` distinct label sets exist, a request with a new set is counted with every
+value replaced by ``"overflow"`` (the listener label is kept), so a label fed from, say, a
+client-chosen header cannot grow the proxy's memory without limit."""
 
 from __future__ import annotations
 
 from cel import Activation, EvaluationError
-from dataplane.access_line import finished_request
-from dataplane.cel.facts import Connection
 from dataplane.config.request_metrics import MetricLabelProgram, RequestMetricsConfig
-from dataplane.request import RequestHead
 from dataplane.stats import ProxyStats
 
 MAX_LABEL_SETS = 1000
@@ -21,15 +19,10 @@ OVERFLOW = "overflow"
 
 
 def count_labelled_request(
-    stats: ProxyStats,
-    listener: str,
-    config: RequestMetricsConfig,
-    head: RequestHead,
-    protocol: str,
-    status: int,
-    conn: Connection | None,
+    stats: ProxyStats, listener: str, config: RequestMetricsConfig, activation: Activation
 ) -> None:
-    activation = finished_request(head, protocol, status, conn)
+    """Count one finished request; ``activation`` is what its labels' CEL sees
+    (``dataplane.access_line.finished_request``)."""
     values = tuple((label.name, _value(label, activation)) for label in config.labels)
     key = (listener, values)
     counts = stats.labelled_requests

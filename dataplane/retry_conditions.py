@@ -13,9 +13,10 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
+from dataplane.cel.exchange import exchange_variables
 from dataplane.config.retry_conditions import RetryConditions
 from dataplane.config.route_table import RetryPolicy
-from dataplane.transformation import ResponseHead, activation, evaluate
+from dataplane.transformation import ResponseHead, evaluate
 
 if TYPE_CHECKING:
     from dataplane.http1.exchange import Exchange
@@ -28,7 +29,7 @@ def admitted(exchange: Exchange, retry: RetryPolicy) -> RetryPolicy:
     conditions = retry.conditions
     if conditions is None or conditions.precondition is None:
         return retry
-    variables = activation(exchange, exchange.identity or {})
+    variables = exchange_variables(exchange)
     if evaluate(conditions.precondition, variables, False) is True:
         return retry
     return dataclasses.replace(retry, num_retries=0)
@@ -43,5 +44,5 @@ def retries_response(
     if conditions.condition is None:
         return False
     head = ResponseHead(status, response.headers)
-    variables = activation(exchange, exchange.identity or {}, None, head)
+    variables = exchange_variables(exchange, response=head)
     return evaluate(conditions.condition, variables, False) is True

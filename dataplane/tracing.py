@@ -166,11 +166,7 @@ def finish_span(exchange: Exchange, chain: HttpChain) -> None:
             attributes[key] = text
     if config.computed_tags:
         defaults = default_attributes(exchange) if config.needs_defaults else None
-        activation = (
-            finished_request(head, exchange.protocol_name, status, exchange.conn)
-            if config.needs_cel
-            else None
-        )
+        activation = finished_request(exchange) if config.needs_cel else None
         attributes.update(attribute_values(config.computed_tags, defaults, activation))
     attributes[STATUS_CODE] = status
     route = exchange.route

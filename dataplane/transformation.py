@@ -14,19 +14,18 @@ expression that fails leaves the body alone).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from cel import Activation, EvaluationError, Value
-from dataplane.cel.facts import request_variables
+from dataplane.cel.exchange import exchange_variables
 from dataplane.config.header_mutation import HeaderOp, HeaderOps, apply_ops
-from dataplane.config.policy_auth import CelTransform, Expression
+from dataplane.config.policy_auth import CelTransform, Expression, RouteAuth
 from dataplane.http1.exchange_state import BodyKind
 
 if TYPE_CHECKING:
     from dataplane.http1.exchange import Exchange
 
-Identity = dict[str, Mapping[str, Value]]
 Headers = list[tuple[bytes, bytes]]
 
 
@@ -44,24 +43,6 @@ class ResponseHead:
             yield name.decode("latin-1"), value.decode("latin-1")
 
 
-def activation(
-    exchange: Exchange,
-    identity: Identity,
-    metadata: Mapping[str, Value] | None = None,
-    response: ResponseHead | None = None,
-) -> Activation:
-    return request_variables(
-        exchange.head,
-        exchange.protocol_name,
-        exchange.conn,
-        response=response,
-        metadata=metadata,
-        jwt=identity.get("jwt"),
-        basicAuth=identity.get("basicAuth"),
-        apiKey=identity.get("apiKey"),
-    )
-
-
 def evaluate(expression: Expression, variables: Activation, on_error: Value) -> Value:
     if expression.program is None:
         return on_error
@@ -74,26 +55,35 @@ def evaluate(expression: Expression, variables: Activation, on_error: Value) -> 
 class ResponseTransform:
     """A route's response transformation, waiting for the response head."""
 
-    __slots__ = ("exchange", "identity", "transform")
+    __slots__ = ("exchange", "transform")
 
-    def __init__(self, exchange: Exchange, transform: CelTransform, identity: Identity) -> None:
+    def __init__(self, exchange: Exchange, transform: CelTransform) -> None:
         self.exchange = exchange
         self.transform = transform
-        self.identity = identity
 
     def evaluate(
         self, status: int, headers: Iterable[tuple[bytes, bytes]]
     ) -> tuple[HeaderOps, bytes | None]:
         """The header changes for this response, and its new body if ``body`` is set."""
         response = ResponseHead(status, headers)
-        variables = _variables(self.exchange, self.transform, self.identity, response)
+        variables = _variables(self.exchange, self.transform, response)
         ops = header_ops(self.transform, variables)
         body = self.transform.body
         return ops, body_bytes(evaluate(body, variables, None)) if body is not None else None
 
 
-def transform_request(exchange: Exchange, transform: CelTransform, identity: Identity) -> None:
-    variables = _variables(exchange, transform, identity, None)
+def begin(exchange: Exchange, auth: RouteAuth) -> None:
+    """Transform the request of a route now, and keep its response transformation for the
+    response."""
+    if auth.request is not None:
+        transform_request(exchange, auth.request)
+    if auth.response is not None:
+        exchange.response_transform = ResponseTransform(exchange, auth.response)
+
+
+def transform_request(exchange: Exchange, transform: CelTransform) -> None:
+    metadata = exchange.cel_metadata = _metadata(exchange, transform, None)
+    variables = exchange_variables(exchange, metadata=metadata)
     apply_ops(header_ops(transform, variables), exchange.head.headers)
     if transform.body is None:
         return
@@ -139,16 +129,26 @@ def local_reply_changes(
 
 
 def _variables(
-    exchange: Exchange, transform: CelTransform, identity: Identity, response: ResponseHead | None
+    exchange: Exchange, transform: CelTransform, response: ResponseHead | None
 ) -> Activation:
+    """The transformation's variables: the exchange's, and ``metadata``."""
+    metadata = _metadata(exchange, transform, response)
+    return exchange_variables(exchange, metadata=metadata, response=response)
+
+
+def _metadata(
+    exchange: Exchange, transform: CelTransform, response: ResponseHead | None
+) -> dict[str, Value] | None:
+    """The values of the ``metadata`` expressions (those that fail or yield null left out)."""
+    if not transform.metadata:
+        return None
     metadata: dict[str, Value] = {}
-    if transform.metadata:
-        variables = activation(exchange, identity, None, response)
-        for key, expression in transform.metadata:
-            value = evaluate(expression, variables, None)
-            if value is not None:
-                metadata[key] = value
-    return activation(exchange, identity, metadata or None, response)
+    variables = exchange_variables(exchange, response=response)
+    for key, expression in transform.metadata:
+        value = evaluate(expression, variables, None)
+        if value is not None:
+            metadata[key] = value
+    return metadata or None
 
 
 def header_ops(transform: CelTransform, variables: Activation) -> HeaderOps:

@@ -1,7 +1,8 @@
 """External authorization services for end-to-end scenarios, each in its own thread: a gRPC
 ``envoy.service.auth.v3.Authorization`` service and a plain HTTP one. Both allow a request
-carrying ``authorization: Bearer good`` (adding ``x-auth-user: alice`` for the backend) and
-deny anything else with their own status and body; both remember every check they answered."""
+carrying ``authorization: Bearer good`` (adding ``x-auth-user: alice`` for the backend, and
+the gRPC one ``GRPC_METADATA`` as dynamic metadata) and deny anything else with their own
+status and body; both remember every check they answered."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ HTTP_DENIED_BODY = "denied by http authz"
 HTTP_DENIED_STATUS = 401
 # Headers an allowing HTTP service returns that the route does not allow upstream.
 HTTP_EXTRA_HEADER = "x-auth-extra"
+# The gRPC service's ``dynamic_metadata`` when it allows a request.
+GRPC_METADATA = {"user": "alice", "groups": ["dev", "ops"]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +65,7 @@ class GrpcAuthz:
         body = http.raw_body or http.body.encode()
         self.checks.append(Check(http.method, http.path, headers, body))
         if headers.get("authorization") == GOOD_TOKEN:
-            return external_auth_pb2.CheckResponse(
+            allowed = external_auth_pb2.CheckResponse(
                 status=status_pb2.Status(code=code_pb2.OK),
                 ok_response=external_auth_pb2.OkHttpResponse(
                     headers=[
@@ -72,6 +75,8 @@ class GrpcAuthz:
                     ]
                 ),
             )
+            allowed.dynamic_metadata.update(GRPC_METADATA)
+            return allowed
         return external_auth_pb2.CheckResponse(
             status=status_pb2.Status(code=code_pb2.PERMISSION_DENIED),
             denied_response=external_auth_pb2.DeniedHttpResponse(

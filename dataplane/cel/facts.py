@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
-from cel import Activation, ResponseFacts, Value
+from cel import Activation, BackendFacts, ResponseFacts, Value
 from dataplane.request import RequestHead
 
 
@@ -183,14 +183,17 @@ def request_variables(
     conn: Connection | None,
     *,
     response: ResponseFacts | None = None,
+    backend: BackendFacts | None = None,
     **claims: Mapping[str, Value] | None,
 ) -> Activation:
     """What CEL sees of a request: ``request``, and ``source`` and ``destination`` when its
-    connection is known; ``response`` and the identity variables (``jwt``...) as given."""
+    connection is known; ``response``, ``backend`` and the claim-like variables (``jwt``...)
+    as given."""
     return Activation(
         HeadFacts(head, protocol),
         response=response,
         source=ConnectionEnd(conn, local=False) if conn is not None else None,
         destination=ConnectionEnd(conn, local=True) if conn is not None else None,
+        backend=backend,
         **claims,
     )

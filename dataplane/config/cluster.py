@@ -12,7 +12,7 @@ from dataplane.config.support import check_fields
 from dataplane.config.tls_context import UpstreamTls, compile_upstream_tls
 from dataplane.config.values import seconds
 from dataplane.errors import InvalidConfig, UnsupportedField, UnsupportedValue
-from dataplane.retry_budget import RetryBudgetConfig, compile_retry_budget
+from dataplane.retry_budget import METADATA_NAMESPACE, RetryBudgetConfig, compile_retry_budget
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_IDLE_TIMEOUT = 3600.0
@@ -50,6 +50,16 @@ class EndpointConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class BackendIdentity:
+    """agentgateway's ``backend`` variable: what requests sent to a cluster go to."""
+
+    name: str
+    type: str
+    # CEL runs on HTTP requests only.
+    protocol: str = "http"
+
+
+@dataclass(frozen=True, slots=True)
 class ClusterConfig:
     name: str
     endpoints: tuple[EndpointConfig, ...]
@@ -74,6 +84,8 @@ class ClusterConfig:
     tls: UpstreamTls | None = None
     retry_budget: RetryBudgetConfig | None = None
     keepalive: Keepalive | None = None
+    # ``backend`` to CEL for requests sent here (``backend_identity``).
+    backend: BackendIdentity | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +164,32 @@ def compile_cluster(cluster: Any, assignment: Any | None) -> ClusterConfig:
         ),
         retry_budget=compile_retry_budget(cluster),
         keepalive=compile_cluster_keepalive(cluster),
+        backend=backend_identity(cluster),
     )
+
+
+def backend_identity(cluster: Any) -> BackendIdentity:
+    """agentgateway's ``backend`` variable (``name``, ``type``, ``protocol``) for a cluster.
+
+    agw's translator notes where a cluster came from in its ``agw`` metadata ``origin``:
+    "Service/ns/name:port", or several joined by " + " for a session-persistence cluster that
+    merges a rule's backends. That gives agentgateway's name ("service/ns/name:port") and type
+    ("service"). A cluster without the note (another control plane's) is named as it is, of
+    type "unknown".
+    """
+    notes = cluster.metadata.filter_metadata.get(METADATA_NAMESPACE)
+    origin = (
+        notes.fields["origin"].string_value
+        if notes is not None and "origin" in notes.fields
+        else ""
+    )
+    parts = [part.partition("/") for part in origin.split(" + ")] if origin else []
+    if parts and all(kind == "Service" and rest for kind, _, rest in parts):
+        name = " + ".join(f"service/{rest}" for _, _, rest in parts)
+        kind = "service"
+    else:
+        name, kind = cluster.name, "unknown"
+    return BackendIdentity(name, kind)
 
 
 def _upstream_http2(extensions: Any, where: str) -> Http2Options | None:

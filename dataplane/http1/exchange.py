@@ -17,7 +17,9 @@ import time
 from typing import TYPE_CHECKING, cast
 
 from dataplane import cors, extauth, policy_auth, retry_conditions, traffic, transformation
+from dataplane.access_line import finished_request
 from dataplane.config.header_mutation import HeaderOps, apply_ops
+from dataplane.config.policy_auth import TRANSFORMATION_FILTER as TRANSFORMS
 from dataplane.config.route_table import (
     ForwardAction,
     RedirectAction,
@@ -89,6 +91,11 @@ class Exchange(ExchangeState):
             self.local_reply(404, b"")
             return
         self.route = route
+        action = route.action
+        if type(action) is ForwardAction:
+            # Picked before any policy runs: their CEL sees ``backend``.
+            targets = action.targets
+            self.backend = targets[0] if len(targets) == 1 else action.pick()
         if route.cors is not None and chain.settings.cors:
             preflight, self.cors_ops = cors.evaluate(route.cors, self.head)
             if preflight is not None:
@@ -103,6 +110,13 @@ class Exchange(ExchangeState):
 
     def dispatch(self, route: RouteEntry, chain: HttpChain) -> None:
         """Run the route's action."""
+        auth = route.auth
+        if (
+            auth is not None
+            and (auth.request or auth.response)
+            and TRANSFORMS in chain.settings.auth_filters
+        ):
+            transformation.begin(self, auth)
         if route.traffic is not None and traffic.refuses(self, route.traffic):
             return  # the traffic filters run after ext_authz, as in the connection manager
         action = route.action
@@ -119,8 +133,8 @@ class Exchange(ExchangeState):
             self.local_reply(action.status, action.body, None, ops)  # type: ignore[union-attr]
 
     def _forward(self, route: RouteEntry, action: ForwardAction, chain: HttpChain) -> None:
-        targets = action.targets
-        backend = self.backend = targets[0] if len(targets) == 1 else action.pick()
+        backend = self.backend
+        assert backend is not None  # picked by ``start``
         self.cluster = backend.cluster
         if self.cors_ops:
             ops = backend.response_ops + self.cors_ops
@@ -475,7 +489,5 @@ class Exchange(ExchangeState):
         metrics = chain.settings.request_metrics if chain is not None else None
         if chain is not None and metrics is not None:
             listener = chain.settings.stat_prefix
-            count_labelled_request(
-                stats, listener, metrics, self.head, self.protocol_name, self.status, self.conn
-            )
+            count_labelled_request(stats, listener, metrics, finished_request(self))
         self.conn.exchange_finished(self, close)

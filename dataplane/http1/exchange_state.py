@@ -15,6 +15,8 @@ from dataplane.config.header_mutation import HeaderOps
 from dataplane.config.route_table import ClusterTarget, ForwardAction, RetryPolicy, RouteEntry
 
 if TYPE_CHECKING:
+    from cel import Value
+    from dataplane.cel.exchange import Identity
     from dataplane.chain import HttpChain
     from dataplane.clock import Clock
     from dataplane.extauth import AuthHold
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
     from dataplane.http2.upstream import UpstreamStream
     from dataplane.stats import ProxyStats
     from dataplane.tracing import TraceContext
-    from dataplane.transformation import Identity, ResponseTransform
+    from dataplane.transformation import ResponseTransform
     from dataplane.upstream.balancer import ClusterBalancer
     from dataplane.upstream.connection import UpstreamConnection
     from dataplane.upstream.mirror import MirrorHead
@@ -108,6 +110,10 @@ class ExchangeState:
     cors_ops: HeaderOps = ()
     # Who authentication found (jwt, basicAuth, apiKey), for CEL that runs later.
     identity: Identity | None = None
+    # The dynamic metadata of the ext_authz services that allowed the request (CEL ``extauthz``).
+    extauthz: dict[str, Value] | None = None
+    # The request transformation's ``metadata``, for the CEL of access logs, spans and metrics.
+    cel_metadata: dict[str, Value] | None = None
     # A route's CEL response transformation, run when the response head is known.
     response_transform: ResponseTransform | None = None
     # A transformation set the request body: the client's is read and dropped.

@@ -156,9 +156,7 @@ def log_access(exchange: Exchange, access_log: AccessLog) -> None:
     chain = exchange.chain
     shape = chain.settings.access_log_shape if chain is not None else None
     if shape is not None:
-        shaped = shape_line(
-            shape, fields, exchange.head, exchange.protocol_name, exchange.status, exchange.conn
-        )
+        shaped = shape_line(shape, fields, exchange)
         if shaped is None:
             return
         fields = shaped

@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 
 from agwproto.agw.filters.v1alpha1 import metrics_pb2
 from dataplane.admin import labelled_requests_metric
+from dataplane.cel.facts import StatusFacts, request_variables
 from dataplane.config import XdsResources, compile_config
 from dataplane.config.request_metrics import (
     REQUEST_METRICS_FILTER,
@@ -118,7 +119,8 @@ def test_label_sets_beyond_the_bound_collapse_into_overflow() -> None:
     assert metrics is not None
     for index in range(MAX_LABEL_SETS + 5):
         head = RequestHead(b"GET", b"/", None, b"h", b"http", [(b"x-tenant", b"%d" % index)])
-        count_labelled_request(stats, "l", metrics, head, "HTTP/1.1", 200, None)
+        variables = request_variables(head, "HTTP/1.1", None, response=StatusFacts(200))
+        count_labelled_request(stats, "l", metrics, variables)
     assert len(stats.labelled_requests) == MAX_LABEL_SETS + 1
     assert stats.labelled_requests[("l", (("method", OVERFLOW), ("tenant", OVERFLOW)))] == 5
 

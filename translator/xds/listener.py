@@ -38,7 +38,7 @@ from translator.xds.extensions import (
     pack,
 )
 from translator.xds.l4 import build_tcp_chain, build_udp_listener
-from translator.xds.policy_auth import build_auth_filters
+from translator.xds.policy_auth import build_auth_filters, build_transformation_filter
 from translator.xds.policy_frontend import apply_frontend_connection
 from translator.xds.policy_ratelimit import build_rate_limit_filters
 from translator.xds.policy_traffic import build_traffic_filters
@@ -113,12 +113,14 @@ def _connection_manager(chain: HttpFilterChain) -> Message:
                 else []
             ),
             # After CORS, so preflights are answered without asking the auth service.
-            # agw's CEL authorization, then transformation; inert except where routes use them.
+            # Authentication, then agw's CEL authorization; inert except where routes use them.
             *build_auth_filters(chain),
             *(build_ext_authz_filter(ext_auth) for ext_auth in chain.ext_auths),
             # Off except on routes with a global rate limit; after authentication, as the
             # service may key limits on who the client is.
             *build_rate_limit_filters(chain.rate_limit_services),
+            # agw's CEL transformation, once the request is allowed (it sees ``extauthz``).
+            *build_transformation_filter(chain),
             # Inert unless a route turns it on; before the router, which picks the endpoint.
             *([build_stateful_session_filter()] if chain.session_kinds else []),
             # AgentgatewayPolicy traffic filters, inert except on routes that configure them.

@@ -59,21 +59,30 @@ _FILTER_CONFIGS = {
 
 
 def build_auth_filters(chain: HttpFilterChain) -> list[Message]:
-    """The chain's filters; inert on routes without a per-route config."""
+    """The chain's authentication and authorization filters; inert on routes without a
+    per-route config. The transformation filter is ``build_transformation_filter``'s."""
     names = chain.auth_filters
     jwt = [build_jwt_authn_filter(chain.jwt_authns)] if JWT_AUTHN_FILTER in names else []
     return jwt + [
-        build_rbac_filter(name)
-        if name in RBAC_FILTERS
-        else hcm_pb2.HttpFilter(
-            name=name,
-            typed_config=pack(_FILTER_CONFIGS[name]()),
-            # Envoy's filters would apply to every route: routes turn them on.
-            disabled=name not in AGW_ONLY_FILTERS,
-        )
+        build_rbac_filter(name) if name in RBAC_FILTERS else _filter(name)
         for name in names
-        if name != JWT_AUTHN_FILTER
+        if name not in (JWT_AUTHN_FILTER, TRANSFORMATION_FILTER)
     ]
+
+
+def build_transformation_filter(chain: HttpFilterChain) -> list[Message]:
+    """agw's CEL transformation, when a route of the chain uses it. It goes after ext_authz
+    and the rate limit filters, as in agentgateway, so its expressions see ``extauthz``."""
+    return [_filter(TRANSFORMATION_FILTER)] if TRANSFORMATION_FILTER in chain.auth_filters else []
+
+
+def _filter(name: str) -> Message:
+    return hcm_pb2.HttpFilter(
+        name=name,
+        typed_config=pack(_FILTER_CONFIGS[name]()),
+        # Envoy's filters would apply to every route: routes turn them on.
+        disabled=name not in AGW_ONLY_FILTERS,
+    )
 
 
 def add_auth_per_route(built: Any, route: Route) -> None:
