@@ -284,7 +284,13 @@ def test_access_log_filtered_by_cel(scenario: Scenario) -> None:
                 "accessLog": {
                     "filter": 'request.path.startsWith("/logged")',
                     "attributes": {
-                        "add": [{"name": "marker", "expression": 'request.headers["x-marker"]'}]
+                        "add": [
+                            {"name": "marker", "expression": 'request.headers["x-marker"]'},
+                            # Envoy's request.path keeps the query: agw rewrites it for Envoy.
+                            {"name": "bare_path", "expression": "request.path"},
+                            # Envoy has no backend: left out of its lines.
+                            {"name": "upstream", "expression": "backend.name"},
+                        ]
                     },
                 }
             },
@@ -297,7 +303,7 @@ def test_access_log_filtered_by_cel(scenario: Scenario) -> None:
     def logged() -> list[dict[str, Any]] | None:
         token = uuid.uuid4().hex
         headers = {"x-marker": f"{run}-{token}"}
-        for path in (f"/skipped/{run}", f"/logged/{run}/{token}"):
+        for path in (f"/skipped/{run}", f"/logged/{run}/{token}?q=1"):
             scenario.get(host, path, gateway=name, headers=headers)
         return logged_lines(pid, name, run) or None
 
@@ -305,3 +311,8 @@ def test_access_log_filtered_by_cel(scenario: Scenario) -> None:
     assert all(line["path"].startswith("/logged/") for line in lines)
     assert all(line["marker"].startswith(f"{run}-") for line in lines)
     assert all("/skipped/" not in json.dumps(line) for line in lines)
+    assert all(line["bare_path"] == line["path"].partition("?")[0] for line in lines)
+    if scenario.gw.dataplane == "envoy":
+        assert all("upstream" not in line for line in lines)
+    else:
+        assert all(line["upstream"] == f"service/{NAMESPACE}/echo-1:80" for line in lines)

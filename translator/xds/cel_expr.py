@@ -1,6 +1,6 @@
 """agentgateway CEL to Envoy's CEL: the parse tree cel-python builds (the one the agw proxy
 compiles) rewritten as a ``google.api.expr.v1alpha1.Expr``, the form Envoy's RBAC
-``Policy.condition`` evaluates.
+``Policy.condition`` evaluates (``cel_print`` prints it for the places that take CEL text).
 
 Only what Envoy's CEL has a like for is converted: literals, lists, maps, the operators, the
 ternary, ``has()``, ``size``, ``startsWith``, ``endsWith``, ``contains``, ``matches``, and the
@@ -13,6 +13,8 @@ request.method/host/  request.method/host/scheme/headers (header names lower-cas
 scheme/headers        headers joined with commas on both)
 request.path          request.url_path (Envoy's ``request.path`` keeps the query)
 request.pathAndQuery  request.path
+response.code/       response.code/headers (only where the expression may read ``response``:
+headers               access logs and span attributes)
 source/destination    source/destination.port (Envoy's ``address`` includes the port: not
 .port                 the same value, so ``address`` is not converted)
 jwt                   metadata.filter_metadata["envoy.filters.http.jwt_authn"]["jwt_payload"]
@@ -67,6 +69,7 @@ _FIELDS: dict[str, dict[str, str]] = {
         "path": "url_path",
         "pathAndQuery": "path",
     },
+    "response": {"code": "code", "headers": "headers"},
     "source": {"port": "port"},
     "destination": {"port": "port"},
 }

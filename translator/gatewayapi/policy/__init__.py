@@ -20,11 +20,12 @@ from translator.gatewayapi.policy.backend_route import fold_backend_route_settin
 from translator.gatewayapi.policy.backendref import note_unresolved_services
 from translator.gatewayapi.policy.cel_check import drop_invalid_expressions
 from translator.gatewayapi.policy.connection import fold_backend_policies
+from translator.gatewayapi.policy.envoy_cel import for_envoy
 from translator.gatewayapi.policy.extauth_policy import (
     apply_policy_ext_auth,
     drop_unresolved_ext_auth,
 )
-from translator.gatewayapi.policy.frontend import drop_metric_labels, fold_frontend_policy
+from translator.gatewayapi.policy.frontend import fold_frontend_policy
 from translator.gatewayapi.policy.jwks import apply_remote_jwks
 from translator.gatewayapi.policy.merge import Merger
 from translator.gatewayapi.policy.ratelimit_global import apply_global_rate_limits
@@ -94,7 +95,7 @@ def apply_agentgateway_policies(
         for key, gw in assigned.items()
     }
     assigned = {
-        key: drop_metric_labels(gw) if plane_of(key) is DataPlane.ENVOY else gw
+        key: for_envoy(gw) if plane_of(key) is DataPlane.ENVOY else gw
         for key, gw in assigned.items()
     }
     for entry in prepared:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 
+from translator.gatewayapi.policy.envoy_cel import envoy_cel_gaps
 from translator.gatewayapi.policy.ratelimit_global import envoy_rate_limit_gaps
 from translator.gatewayapi.policy.rbac import envoy_rule_problems
 from translator.gatewayapi.policy.tracing import envoy_tracing_gaps
@@ -128,7 +129,11 @@ ENVOY_CEL_SUBSET: dict[str, str] = {
         "global descriptors of literals, headers, `request.method`/`host`/`pathAndQuery` and "
         "`source.address`"
     ),
-    "frontend.tracing": "sampling given as constants (attributes run in Envoy's own CEL)",
+    "frontend.tracing": "sampling given as constants, and attributes Envoy's CEL can compute",
+    "frontend.accessLog": (
+        "a filter and attributes Envoy's CEL can compute (request fields, `response.code` and "
+        "`headers`, `source`/`destination.port`, `jwt` claims)"
+    ),
 }
 
 
@@ -140,6 +145,7 @@ def not_enforced_on_envoy_parts(
     fields: list[str] = []
     notes = envoy_rate_limit_gaps(settings.get("traffic", {}).get("rateLimit"))
     notes += envoy_tracing_gaps(settings.get("frontend", {}).get("tracing"))
+    notes += envoy_cel_gaps(settings)
     problems = envoy_rule_problems(authorization) if authorization is not None else []
     if problems:
         fields.append("traffic.authorization")

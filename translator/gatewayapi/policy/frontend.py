@@ -64,15 +64,6 @@ def _metric_labels(settings: dict[str, Any]) -> tuple[MetricLabel, ...]:
     )
 
 
-def drop_metric_labels(gateway: ir.GatewayIR) -> ir.GatewayIR:
-    """``gateway`` without metric labels (for Envoy, which cannot label stats by CEL; the
-    policy status says so); the same object when it has none."""
-    listeners = tuple(_without_metric_labels(listener) for listener in gateway.listeners)
-    if all(a is b for a, b in zip(listeners, gateway.listeners, strict=True)):
-        return gateway
-    return dataclasses.replace(gateway, listeners=listeners)
-
-
 def _tls(settings: dict[str, Any]) -> DownstreamTlsParams:
     timeout = settings.get("handshakeTimeout")
     return DownstreamTlsParams(
@@ -111,11 +102,3 @@ def _access_log(settings: dict[str, Any]) -> AccessLogPolicy:
         ),
         remove=tuple(attributes.get("remove", ())),
     )
-
-
-def _without_metric_labels(listener: ir.Listener) -> ir.Listener:
-    connection = listener.connection
-    if connection is None or not connection.metric_labels:
-        return listener
-    rest = dataclasses.replace(connection, metric_labels=())
-    return dataclasses.replace(listener, connection=None if rest == FrontendConnection() else rest)
