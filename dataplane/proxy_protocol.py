@@ -49,6 +49,7 @@ class ProxyHeader:
     length: int
     # The client's address; None for a health check (v2 LOCAL, v1 UNKNOWN): keep the peer.
     source: str | None
+    source_port: int = 0
 
 
 def parse_proxy_header(data: bytes) -> ProxyHeader | Pending:
@@ -77,7 +78,7 @@ def _parse_v1(data: bytes) -> ProxyHeader | Pending:
     for port in words[3:5]:
         if not port.isdigit() or int(port) > 0xFFFF or (len(port) > 1 and port[0] == "0"):
             raise InvalidProxyHeader(f"a version 1 header with port {port!r}")
-    return ProxyHeader(end + 2, words[1])
+    return ProxyHeader(end + 2, words[1], int(words[3]))
 
 
 def _check_address(text: str, family: int) -> None:
@@ -105,7 +106,9 @@ def _parse_v2(data: bytes) -> ProxyHeader | Pending:
         raise InvalidProxyHeader("a version 2 header too short for its addresses")
     size = 4 if family == _V2_TCP4 else 16
     source = ipaddress.ip_address(data[V2_FIXED_LENGTH : V2_FIXED_LENGTH + size])
-    return ProxyHeader(length, str(source))
+    # Source address, destination address, then source port and destination port.
+    at = V2_FIXED_LENGTH + 2 * size
+    return ProxyHeader(length, str(source), int.from_bytes(data[at : at + 2], "big"))
 
 
 def encode_v2(source: tuple[str, int], destination: tuple[str, int]) -> bytes:
@@ -120,14 +123,14 @@ def encode_v2(source: tuple[str, int], destination: tuple[str, int]) -> bytes:
 # Accepted sockets whose PROXY header named a client: (local, peer) address -> the client. An
 # entry lives from the header's consumption until the connection's HTTP protocol claims it;
 # connections that never do (TCP proxying, failed handshakes) are evicted oldest first.
-_FORWARDED: dict[tuple[Any, Any], str] = {}
+_FORWARDED: dict[tuple[Any, Any], tuple[str, int]] = {}
 _MAX_FORWARDED = 4096
 
 
-def forward_peer(connection: socket.socket, source: str) -> tuple[Any, Any]:
+def forward_peer(connection: socket.socket, source: str, port: int) -> tuple[Any, Any]:
     key = (connection.getsockname(), connection.getpeername())
     _FORWARDED.pop(key, None)
-    _FORWARDED[key] = source
+    _FORWARDED[key] = (source, port)
     if len(_FORWARDED) > _MAX_FORWARDED:
         del _FORWARDED[next(iter(_FORWARDED))]
     return key
@@ -137,11 +140,12 @@ def forget_peer(key: tuple[Any, Any]) -> None:
     _FORWARDED.pop(key, None)
 
 
-def downstream_peer(transport: Any) -> bytes:
-    """The client's address of an accepted connection: the PROXY header's, else the peer's."""
+def downstream_peer(transport: Any) -> tuple[bytes, int]:
+    """The client's address and port of an accepted connection: the PROXY header's, else the
+    peer's."""
     peer = transport.get_extra_info("peername")
     if _FORWARDED and peer:
         forwarded = _FORWARDED.pop((transport.get_extra_info("sockname"), peer), None)
         if forwarded is not None:
-            return forwarded.encode()
-    return str(peer[0]).encode() if peer else b""
+            return forwarded[0].encode(), forwarded[1]
+    return (str(peer[0]).encode(), int(peer[1])) if peer else (b"", 0)

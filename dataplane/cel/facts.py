@@ -87,14 +87,17 @@ class StatusFacts:
 
 
 class Connection(Protocol):
-    """What CEL needs of a downstream connection: its transport and the client's address
-    (the PROXY header's when one named it)."""
+    """What CEL needs of a downstream connection: its transport and the client's address and
+    port (the PROXY header's when one named them)."""
 
     @property
     def transport(self) -> Any: ...
 
     @property
     def peer(self) -> bytes: ...
+
+    @property
+    def peer_port(self) -> int: ...
 
 
 class ConnectionEnd:
@@ -108,24 +111,23 @@ class ConnectionEnd:
         self._conn = conn
         self._local = local
 
-    def _socket_address(self) -> tuple[str, int] | None:
-        transport = self._conn.transport
-        found = transport.get_extra_info("sockname" if self._local else "peername")
+    def _listening_address(self) -> tuple[str, int] | None:
+        found = self._conn.transport.get_extra_info("sockname")
         return (str(found[0]), int(found[1])) if found else None
 
     @property
     def address(self) -> str:
         if not self._local:
             return self._conn.peer.decode("latin-1")
-        found = self._socket_address()
+        found = self._listening_address()
         return found[0] if found else ""
 
     @property
     def port(self) -> int:
-        found = self._socket_address()
-        if found is None or (not self._local and found[0] != self.address):
-            return 0  # a PROXY header named the client's address only
-        return found[1]
+        if not self._local:
+            return self._conn.peer_port
+        found = self._listening_address()
+        return found[1] if found else 0
 
     def tls_facts(self) -> Mapping[str, Value]:
         ssl_object = None if self._local else self._conn.transport.get_extra_info("ssl_object")

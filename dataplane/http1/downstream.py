@@ -61,6 +61,7 @@ class DownstreamConnection(asyncio.Protocol, BatchedWriter):
         "parsing",
         "paused",
         "peer",
+        "peer_port",
         "queue",
         "reject_status",
         "server_name",
@@ -109,6 +110,7 @@ class DownstreamConnection(asyncio.Protocol, BatchedWriter):
         self.head_started = 0.0
         self.last_active = clock.now
         self.peer = b""
+        self.peer_port = 0
         self.server_name: str | None = None
         self.settings: HttpSettings | None = None
         self.max_head_bytes = 60 * 1024
@@ -122,7 +124,7 @@ class DownstreamConnection(asyncio.Protocol, BatchedWriter):
         # uvloop's transports implement the interface without subclassing asyncio.Transport.
         self.transport = cast(asyncio.Transport, transport)
         self.transport.set_write_buffer_limits(high=self.buffer_limit)
-        self.peer = downstream_peer(transport)
+        self.peer, self.peer_port = downstream_peer(transport)
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None:
             self.server_name = getattr(ssl_object, "agw_server_name", None)

@@ -64,6 +64,10 @@ class Http2Stream(StreamState):
         return self.connection.peer
 
     @property
+    def peer_port(self) -> int:
+        return self.connection.peer_port
+
+    @property
     def draining(self) -> bool:
         return self.connection.draining
 
@@ -111,6 +115,7 @@ class Http2Connection(asyncio.Protocol, DeferredOutput):
         "loop",
         "out",
         "peer",
+        "peer_port",
         "server_name",
         "settings",
         "source",
@@ -139,6 +144,7 @@ class Http2Connection(asyncio.Protocol, DeferredOutput):
         self.out: list[bytes] = []
         self.codec = Http2Codec(self, self.write, client_side=False, settings=codec_settings)
         self.peer = b""
+        self.peer_port = 0
         self.server_name: str | None = None
         self.settings: HttpSettings | None = None
         self.closing = False
@@ -152,7 +158,7 @@ class Http2Connection(asyncio.Protocol, DeferredOutput):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         self.transport.set_write_buffer_limits(high=self.buffer_limit)
-        self.peer = downstream_peer(transport)
+        self.peer, self.peer_port = downstream_peer(transport)
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None:
             self.server_name = getattr(ssl_object, "agw_server_name", None)

@@ -63,7 +63,7 @@ class ProxyHeaderRead(PeekedConnection):
                 # The peeked bytes are already queued: this returns all of them at once.
                 self.connection.recv(verdict.length)
                 if verdict.source is not None:
-                    forward_peer(self.connection, verdict.source)
+                    forward_peer(self.connection, verdict.source, verdict.source_port)
             except OSError:
                 self.connection.close()
                 return True

@@ -50,18 +50,18 @@ V2_LOCAL = b"\r\n\r\n\x00\r\nQUIT\n" + bytes((0x20, 0x00)) + b"\x00\x00"
 
 
 @pytest.mark.parametrize(
-    ("header", "source"),
+    ("header", "source", "port"),
     [
-        (V1, "192.0.2.10"),
-        (V1_SIX, "2001:db8::7"),
-        (b"PROXY UNKNOWN\r\n", None),
-        (V2, "192.0.2.20"),
-        (encode_v2(("2001:db8::9", 1), ("::1", 2)), "2001:db8::9"),
-        (V2_LOCAL, None),
+        (V1, "192.0.2.10", 5555),
+        (V1_SIX, "2001:db8::7", 5555),
+        (b"PROXY UNKNOWN\r\n", None, 0),
+        (V2, "192.0.2.20", 6000),
+        (encode_v2(("2001:db8::9", 1), ("::1", 2)), "2001:db8::9", 1),
+        (V2_LOCAL, None, 0),
     ],
 )
-def test_headers_parse_whole_and_byte_by_byte(header: bytes, source: str | None) -> None:
-    expected = ProxyHeader(len(header), source)
+def test_headers_parse_whole_and_byte_by_byte(header: bytes, source: str | None, port: int) -> None:
+    expected = ProxyHeader(len(header), source, port)
     assert parse_proxy_header(header + b"GET / HTTP/1.1\r\n") == expected
     assert parse_proxy_header(header) == expected
     for end in range(1, len(header)):
@@ -156,7 +156,13 @@ async def test_header_source_is_the_client(
     proxy: Proxy, backends: Backends, capsys: pytest.CaptureFixture[str]
 ) -> None:
     backend = await backends("web")
-    log = stdout_access_log({"client": "%DOWNSTREAM_REMOTE_ADDRESS%", "path": "%REQ(:PATH)%"})
+    log = stdout_access_log(
+        {
+            "client": "%DOWNSTREAM_REMOTE_ADDRESS%",
+            "path": "%REQ(:PATH)%",
+            "source": "%CEL(source.address + ':' + string(source.port))%",
+        }
+    )
     address = await serve(
         proxy, backend, proxy_listener(use_remote_address={"value": True}, access_log=[log])
     )
@@ -167,9 +173,9 @@ async def test_header_source_is_the_client(
         "192.0.2.20",
     ]
     logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "{" in line]
-    assert [(line["path"], line["client"]) for line in logged][-2:] == [
-        ("/v1", "192.0.2.10"),
-        ("/v2", "192.0.2.20"),
+    assert [(line["path"], line["client"], line["source"]) for line in logged][-2:] == [
+        ("/v1", "192.0.2.10", "192.0.2.10:5555"),
+        ("/v2", "192.0.2.20", "192.0.2.20:6000"),
     ]
 
 
