@@ -6,8 +6,9 @@ background task sends up to ``BATCH_SIZE`` spans per ``ExportTraceServiceRequest
 every ``EXPORT_INTERVAL`` and at once when a full batch waits. One export is in flight at a
 time, to an endpoint of the collector's cluster picked as for any backend: OTLP/gRPC through the
 proxy's unary gRPC client (h2c, or TLS when the cluster has a TLS context), OTLP/HTTP as one
-HTTP/1.1 POST. A failed export drops its batch, is counted, and is logged at most once per
-``LOG_INTERVAL``.
+HTTP/1.1 POST on the exporter's keep-alive connection (``dataplane.otlp_http``). The batch is
+encoded here, in the background task, not when a request ends. A failed export drops its batch,
+is counted, and is logged at most once per ``LOG_INTERVAL``.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from collections.abc import Callable, Mapping
 import structlog
 
 from dataplane.config.tracing import ExportTarget
-from dataplane.errors import AuthServiceError, GrpcCallError, SpanExportError
-from dataplane.extauth_client import http_check
+from dataplane.errors import GrpcCallError, SpanExportError
 from dataplane.grpc_unary import GrpcUnaryClient, grpc_status
 from dataplane.otlp import encode_spans
+from dataplane.otlp_http import CollectorConnection
 from dataplane.stats import ProxyStats
 from dataplane.tracing import Span
 from dataplane.upstream.balancer import ClusterBalancer, pick_endpoint
@@ -57,6 +58,7 @@ class SpanExporter:
         self._clusters: Mapping[str, ClusterBalancer] = {}
         self._batch_ready = asyncio.Event()
         self._grpc = GrpcUnaryClient() if target.grpc else None
+        self._http = CollectorConnection() if not target.grpc else None
         self._logged_at = float("-inf")
         self._unlogged_failures = 0
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -94,6 +96,8 @@ class SpanExporter:
         self._queue.clear()
         if self._grpc is not None:
             self._grpc.close()
+        if self._http is not None:
+            self._http.close()
 
     async def _run(self) -> None:
         while True:  # until close() cancels it
@@ -135,20 +139,10 @@ class SpanExporter:
             if status != 0:
                 raise SpanExportError(f"Export failed with gRPC status {status}")
             return
-        request = b"".join(
-            (
-                b"POST " + target.path + b" HTTP/1.1\r\nhost: " + target.authority + b"\r\n",
-                b"content-type: application/x-protobuf\r\n",
-                b"content-length: %d\r\nconnection: close\r\n\r\n" % len(payload),
-                payload,
-            )
-        )
-        try:
-            answer = await http_check(endpoint, request)
-        except AuthServiceError as error:
-            raise SpanExportError(f"collector: {error}") from None
-        if not 200 <= answer.status < 300:
-            raise SpanExportError(f"collector answered HTTP {answer.status}")
+        assert self._http is not None
+        status = await self._http.post(endpoint, target.authority, target.path, payload)
+        if not 200 <= status < 300:
+            raise SpanExportError(f"collector answered HTTP {status}")
 
     def _failed(self, reason: str, spans: int) -> None:
         self.stats.span_exports_failed += 1

@@ -27,7 +27,7 @@ import time
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cel import EvaluationError, Program
-from dataplane.access_line import attribute_values, default_attributes, finished_request
+from dataplane.access_line import attribute_values, finished_request
 from dataplane.cel.facts import Connection, request_variables
 from dataplane.config.tracing import TracingConfig
 from dataplane.request import RequestHead
@@ -164,10 +164,14 @@ def finish_span(exchange: Exchange, chain: HttpChain) -> None:
         text = value.decode("latin-1") if value is not None else source.default
         if text:
             attributes[key] = text
-    if config.computed_tags:
-        defaults = default_attributes(exchange) if config.needs_defaults else None
+    if config.span_tags:
         activation = finished_request(exchange) if config.needs_cel else None
-        attributes.update(attribute_values(config.computed_tags, defaults, activation))
+        for key, read in config.span_tags:
+            if isinstance(read, Program):
+                # One tag at a time keeps the tags' order and a failed expression's absence.
+                attributes.update(attribute_values(((key, read),), None, activation))
+            else:
+                attributes[key] = read(exchange)
     attributes[STATUS_CODE] = status
     route = exchange.route
     target = route.name if route is not None and route.name else head.path.decode("latin-1")

@@ -32,6 +32,7 @@ from cel import compile_expression
 from dataplane.config.listener import compile_listener
 from dataplane.config.tracing import (
     CEL_SAMPLER,
+    EXCHANGE_READERS,
     EXPORT_PATH,
     OPENTELEMETRY_TRACER,
     PARENT_BASED_SAMPLER,
@@ -115,7 +116,9 @@ def test_http_export_percentages_sampler_and_tags() -> None:
     (code, code_source), (host, host_source) = config.computed_tags
     assert (code, code_source, host) == ("code", "response_code", "host")
     assert not isinstance(host_source, str) and host_source.source == "request.host"
-    assert config.needs_defaults
+    # The command operator's value is read straight from the exchange; the CEL stays a program.
+    assert config.span_tags == (("code", EXCHANGE_READERS["response_code"]), ("host", host_source))
+    assert config.needs_cel
 
 
 def test_an_unknown_sampler_extension_is_refused() -> None:
