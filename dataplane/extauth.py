@@ -12,12 +12,17 @@ unless the filter says ``failure_mode_allow``.
 
 A service whose cluster has an UpstreamTlsContext is asked over TLS with the backends' client
 settings; a failed handshake or certificate check is a failure to answer like any other.
+
+The hold may run a first step before the services are asked, which can refuse the request:
+``policy_auth`` uses it for a password being verified off the loop and the auth filters
+after basic_auth. The body then waits for that step as it waits for the services.
 """
 
 from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -68,26 +73,26 @@ class Verdict:
     metadata: dict[str, Value] | None = None
 
 
+# Started when the hold's task runs (so a hold cancelled at once leaves no coroutine behind);
+# its Verdict allows (status 0, changes ignored) or refuses.
+FirstStep = Callable[[], Awaitable[Verdict]]
+
+
 def applicable(filters: tuple[ExtAuthzConfig, ...], route: RouteEntry) -> list[ExtAuthzConfig]:
     overrides = dict(route.ext_authz)
     return [f for f in filters if overrides.get(f.name, not f.disabled)]
 
 
-def intercept(exchange: Exchange, route: RouteEntry, chain: HttpChain) -> bool:
-    """Start the checks the route needs; True when the request is now held for them."""
+def intercept(
+    exchange: Exchange, route: RouteEntry, chain: HttpChain, first: FirstStep | None = None
+) -> bool:
+    """Start the checks the route needs; True when the request is now held for them (always,
+    given a ``first`` step, which must allow the request before any service is asked)."""
     filters = applicable(chain.settings.ext_authz, route)
-    if not filters and not ratelimit_global.applies(route, chain):
+    if first is None and not filters and not ratelimit_global.applies(route, chain):
         return False
     hold = exchange.auth = AuthHold(exchange, route, chain, filters)
-    wants_body = max((f.max_body_bytes or 0 for f in filters), default=0)
-    if wants_body and exchange.body_kind and not exchange.done:
-        if exchange.expect_continue:
-            # The client holds its body until told to send it; the service needs it.
-            exchange.conn.write(CONTINUE_100)
-            exchange.expect_continue = False
-        hold.body_wanted = wants_body
-    else:
-        hold.launch()
+    hold.launch(first)
     return True
 
 
@@ -96,6 +101,7 @@ class AuthHold:
 
     __slots__ = (
         "body",
+        "body_arrived",
         "body_size",
         "body_wanted",
         "chain",
@@ -117,6 +123,7 @@ class AuthHold:
         self.body: list[bytes] = []
         self.body_size = 0
         self.body_wanted = 0
+        self.body_arrived: asyncio.Future[None] | None = None
         self.ended = False
         self.holding = True
         self.task: asyncio.Task[Verdict] | None = None
@@ -129,18 +136,19 @@ class AuthHold:
             conn.set_paused(conn.PAUSE_BODY, True)
         # One byte past the limit tells a cut body (or a 413) from one that fits exactly.
         if self.body_wanted and self.body_size > self.body_wanted:
-            self.launch()
+            self._body_is_here()
 
     def request_ended(self) -> None:
         self.ended = True
-        if self.body_wanted:
-            self.launch()
+        self._body_is_here()
 
-    def launch(self) -> None:
-        if self.task is not None:
-            return
-        self.body_wanted = 0
-        self.task = self.exchange.conn.loop.create_task(self._decide())
+    def _body_is_here(self) -> None:
+        arrived = self.body_arrived
+        if arrived is not None and not arrived.done():
+            arrived.set_result(None)
+
+    def launch(self, first: FirstStep | None) -> None:
+        self.task = self.exchange.conn.loop.create_task(self._decide(first))
         self.task.add_done_callback(self._decided)
 
     def cancel(self) -> None:
@@ -148,8 +156,30 @@ class AuthHold:
         if self.task is not None and not self.task.done():
             self.task.cancel()
 
-    async def _decide(self) -> Verdict:
-        body = b"".join(self.body)
+    async def _wanted_body(self) -> bytes:
+        """The body so far, after waiting for as much of it as a service forwards."""
+        if not self.filters:
+            return b""
+        wanted = max((f.max_body_bytes or 0 for f in self.filters), default=0)
+        exchange = self.exchange
+        more = exchange.body_kind and not exchange.done and not self.ended
+        if wanted and more and self.body_size <= wanted:
+            if exchange.expect_continue:
+                # The client holds its body until told to send it; the service needs it.
+                exchange.conn.write(CONTINUE_100)
+                exchange.expect_continue = False
+            self.body_wanted = wanted
+            self.body_arrived = exchange.conn.loop.create_future()
+            await self.body_arrived
+            self.body_wanted = 0
+        return b"".join(self.body)
+
+    async def _decide(self, first: FirstStep | None) -> Verdict:
+        if first is not None:
+            verdict = await first()
+            if verdict.status:
+                return verdict
+        body = await self._wanted_body()
         changes: list[Verdict] = []
         for config in self.filters:
             limit = config.max_body_bytes
@@ -177,10 +207,12 @@ class AuthHold:
 
     def _decided(self, task: asyncio.Task[Verdict]) -> None:
         exchange = self.exchange
-        if task.cancelled() or exchange.finished or not self.holding:
+        if task.cancelled():
+            return
+        error = task.exception()  # retrieved even when the answer is no longer wanted
+        if exchange.finished or not self.holding:
             return
         self.holding = False
-        error = task.exception()
         verdict = Verdict(403) if error is not None else task.result()
         if verdict.status:
             exchange.local_reply(verdict.status, verdict.body, verdict.headers)

@@ -2,40 +2,71 @@
 
 Envoy's basic_auth verifies only ``{SHA}`` (unsalted SHA-1). agentgateway also accepts bcrypt
 (``$2a$``, ``$2b$``, ``$2y$``), Apache's MD5 (``$apr1$``) and SHA-crypt (``$5$``, ``$6$``), and
-so does the agw proxy: bcrypt through the ``bcrypt`` package, the other two implemented here
-from their published descriptions (Poul-Henning Kamp's MD5-crypt as Apache uses it, Ulrich
-Drepper's "Unix crypt using SHA-256 and SHA-512").
+so does the agw proxy: bcrypt through the ``bcrypt`` package, the other two in
+``dataplane.crypt``.
 
-The salted hashes cost time on the event loop (measured on one core: bcrypt at htpasswd's
-default cost 5 about 3 ms, at cost 10 about 85 ms; SHA-crypt's default 5,000 rounds 3.5 ms
-($5$) and 4.7 ms ($6$) in Python; $apr1$ 0.7 ms). So each worker remembers the last
-``MAX_VERIFIED`` successful (hash, password) pairs, as an HMAC under a key drawn when the
-process starts (the passwords are not kept); a client that keeps sending the same
-credentials pays once, then about 10 µs. Wrong passwords are not remembered: each one costs a
-full verification.
+The salted hashes are slow on purpose (measured on one core: bcrypt at htpasswd's default cost
+5 about 3 ms, at cost 10 about 85 ms; SHA-crypt's default 5,000 rounds 3.5 ms ($5$) and 4.7 ms
+($6$) in Python; $apr1$ 0.7 ms), too slow for the event loop, which serves every connection of
+the worker: hashed there, each wrong bcrypt cost-10 password stalled the loop 80-120 ms. So:
+
+- Each worker remembers recent answers per (hash, password) as an HMAC under a key drawn when
+  the process starts (the passwords are not kept): the last ``MAX_VERIFIED`` successes and,
+  apart so that a client trying passwords cannot push successes out, the last
+  ``MAX_REFUSED`` failures. ``known`` answers from them (and ``{SHA}`` entries) inline in
+  under 10 µs. Failures are kept without an expiry because the answer is a pure function of
+  the stored hash and the password: a changed htpasswd entry is another key, never a stale
+  answer. A client retrying the same wrong password (a misconfigured one) pays one hash, not
+  one per request (measured: 200 tries at bcrypt cost 10 took 0.13 s, not 200 hashes).
+- Anything else is hashed in a thread (``CHECKS``, started on first use) while the request
+  waits; the loop's lag during a stream of wrong bcrypt cost-10 passwords fell to 0.2-0.6 ms
+  on average. bcrypt releases the GIL, so its thread runs beside the loop on another core;
+  the pure-Python hashes hold it, but the interpreter's switch interval (5 ms) still hands the
+  loop its turn. One thread (``CHECK_THREADS``): with a second one the loop waited two to three
+  times as long behind SHA-crypt (mean 5 ms against 10-14 ms, p99 6-27 ms against 41-61 ms,
+  in a loop keeping four checks in flight), and bcrypt on a second core would take it from a
+  sibling worker (one per core) rather than from an idle one.
+- At most ``MAX_CHECKING`` checks are in flight per worker, running or waiting for the thread;
+  ``start_check`` refuses more, and the caller answers 503 at once (``policy_auth``). A client
+  spraying passwords thus cannot queue CPU work without bound, and cannot stall other clients:
+  requests with remembered credentials, and other routes, never wait for the thread. Not 401,
+  which tells a client with the right password that it is wrong (browsers prompt again,
+  clients give up or lock accounts); 503 is what a proxy answers when overloaded, and clients
+  and load balancers treat it as worth a retry. Four lets a few new users log in at once
+  (a login is one check, remembered afterwards) while keeping the last one's wait short: at
+  bcrypt cost 10, about 340 ms in all.
+
+A check whose client went away finishes in its thread (or is dropped before it starts) and its
+answer is discarded; the slot is freed only when the thread is done, so closing connections
+does not get around the bound.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
 import hmac
 import os
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 
+from dataplane.crypt import apr1_crypt, sha_crypt
+
 # About 150 bytes each (measured with tracemalloc): some 600 KB per worker when full.
 MAX_VERIFIED = 4096
+# Fewer: a client repeating a wrong password is rarer than users with the right one.
+MAX_REFUSED = 1024
+CHECK_THREADS = 1
+MAX_CHECKING = 4
 # bcrypt reads at most 72 bytes of a password; the package refuses longer ones.
 BCRYPT_MAX_PASSWORD = 72
-SHA_CRYPT_DEFAULT_ROUNDS = 5000
-_SHA_CRYPT_MIN_ROUNDS = 1000
-_SHA_CRYPT_MAX_ROUNDS = 999_999_999
-_ALPHABET = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _BCRYPT = re.compile(r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}")
 _APR1 = re.compile(r"\$apr1\$([./A-Za-z0-9]{1,8})\$[./A-Za-z0-9]{22}")
 _SHA_CRYPT = re.compile(
@@ -80,47 +111,137 @@ def parse_hash(text: str) -> PasswordHash | None:
     return None
 
 
-class VerifiedPasswords:
-    """The most recent successful verifications, least recently used evicted first."""
+class RecentAnswers:
+    """The most recent answers per (hash, password), successes and failures kept apart, each
+    evicting its least recently used first."""
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
+    def __init__(self, successes: int, failures: int) -> None:
+        self.successes = successes
+        self.failures = failures
         self._key = os.urandom(32)
-        self._seen: OrderedDict[bytes, None] = OrderedDict()
+        self._matched: OrderedDict[bytes, None] = OrderedDict()
+        self._refused: OrderedDict[bytes, None] = OrderedDict()
 
     def _token(self, hashed: PasswordHash, password: bytes) -> bytes:
         # A stored hash holds no newline, so the two parts cannot run into each other.
         return hmac.digest(self._key, hashed.text + b"\n" + password, "sha256")
 
-    def holds(self, hashed: PasswordHash, password: bytes) -> bool:
+    def answer(self, hashed: PasswordHash, password: bytes) -> bool | None:
+        """Whether ``password`` matched ``hashed`` when last checked; None when not known."""
         token = self._token(hashed, password)
-        if token not in self._seen:
+        matched = self._matched
+        if token in matched:
+            matched.move_to_end(token)
+            return True
+        refused = self._refused
+        if token in refused:
+            refused.move_to_end(token)
             return False
-        self._seen.move_to_end(token)
-        return True
+        return None
 
-    def add(self, hashed: PasswordHash, password: bytes) -> None:
-        self._seen[self._token(hashed, password)] = None
-        if len(self._seen) > self.limit:
-            self._seen.popitem(last=False)
+    def record(self, hashed: PasswordHash, password: bytes, matched: bool) -> None:
+        seen, limit = (self._matched, self.successes) if matched else (self._refused, self.failures)
+        seen[self._token(hashed, password)] = None
+        if len(seen) > limit:
+            seen.popitem(last=False)
 
-    def __len__(self) -> int:
-        return len(self._seen)
-
-
-VERIFIED = VerifiedPasswords(MAX_VERIFIED)
+    def counts(self) -> tuple[int, int]:
+        """How many successes and failures are remembered."""
+        return len(self._matched), len(self._refused)
 
 
-def verify(hashed: PasswordHash, password: bytes, cache: VerifiedPasswords = VERIFIED) -> bool:
-    """Whether ``password`` is the one ``hashed`` was made from."""
+RECENT = RecentAnswers(MAX_VERIFIED, MAX_REFUSED)
+
+
+def known(hashed: PasswordHash, password: bytes, recent: RecentAnswers = RECENT) -> bool | None:
+    """The answer without a slow hash: ``{SHA}`` entries, and pairs answered recently."""
     if hashed.scheme is Scheme.SHA1:
         return hmac.compare_digest(hashlib.sha1(password).digest(), hashed.digest)
-    if cache.holds(hashed, password):
-        return True
-    if not _VERIFIERS[hashed.scheme](hashed.text, password):
-        return False
-    cache.add(hashed, password)
-    return True
+    return recent.answer(hashed, password)
+
+
+def verify(hashed: PasswordHash, password: bytes, recent: RecentAnswers = RECENT) -> bool:
+    """Whether ``password`` is the one ``hashed`` was made from, hashing in this thread when
+    the answer is not known."""
+    answer = known(hashed, password, recent)
+    if answer is None:
+        answer = matches(hashed, password)
+        recent.record(hashed, password, answer)
+    return answer
+
+
+def matches(hashed: PasswordHash, password: bytes) -> bool:
+    """The slow hash itself; touches no shared state, so any thread may run it."""
+    return _VERIFIERS[hashed.scheme](hashed.text, password)
+
+
+class CheckPool:
+    """The worker's hashing threads (started on first use) and the checks given to them."""
+
+    def __init__(self, threads: int, limit: int) -> None:
+        self.threads = threads
+        self.limit = limit
+        self._executor: ThreadPoolExecutor | None = None
+        # Taken by the loop to count a check in, by a pool thread to count it out.
+        self._lock = threading.Lock()
+        self._in_flight = 0
+
+    @property
+    def in_flight(self) -> int:
+        """Checks running or waiting for a thread."""
+        return self._in_flight
+
+    def submit(self, hashed: PasswordHash, password: bytes) -> Future[bool] | None:
+        """Hash in a thread; None when ``limit`` checks are in flight already."""
+        with self._lock:
+            if self._in_flight >= self.limit:
+                return None
+            self._in_flight += 1
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="htpasswd")
+        future = self._executor.submit(matches, hashed, password)
+        # Runs when the thread is done, or at once if the check is cancelled before it starts.
+        future.add_done_callback(self._count_out)
+        return future
+
+    def _count_out(self, _: Future[bool]) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+
+CHECKS = CheckPool(CHECK_THREADS, MAX_CHECKING)
+
+
+class PendingCheck:
+    """A password being hashed in the pool."""
+
+    __slots__ = ("future", "hashed", "password", "recent")
+
+    def __init__(
+        self, future: Future[bool], hashed: PasswordHash, password: bytes, recent: RecentAnswers
+    ) -> None:
+        self.future = future
+        self.hashed = hashed
+        self.password = password
+        self.recent = recent
+
+    async def matched(self) -> bool:
+        """The answer, remembered; cancelling the wait cancels a check not yet started."""
+        answer = await asyncio.wrap_future(self.future)
+        self.recent.record(self.hashed, self.password, answer)
+        return answer
+
+
+def start_check(
+    hashed: PasswordHash,
+    password: bytes,
+    pool: CheckPool = CHECKS,
+    recent: RecentAnswers = RECENT,
+) -> PendingCheck | None:
+    """Hash ``password`` off the loop (after ``known`` had no answer); None when the pool has
+    ``MAX_CHECKING`` checks in flight."""
+    future = pool.submit(hashed, password)
+    return None if future is None else PendingCheck(future, hashed, password, recent)
 
 
 def _bcrypt_matches(text: bytes, password: bytes) -> bool:
@@ -155,105 +276,3 @@ _VERIFIERS: dict[Scheme, Callable[[bytes, bytes], bool]] = {
     Scheme.SHA256_CRYPT: _sha_crypt_matches,
     Scheme.SHA512_CRYPT: _sha_crypt_matches,
 }
-
-
-# In an output group, stands for a zero byte rather than a byte of the digest.
-_ZERO = -1
-
-
-def _encode(groups: list[tuple[int, int, int, int]], digest: bytes) -> bytes:
-    """crypt's base-64: each (a, b, c, n) takes bytes a, b, c as a 24-bit number (a high) and
-    writes its ``n`` low 6-bit groups, lowest first."""
-    padded = digest + b"\0"  # index _ZERO reads this byte
-    out = bytearray()
-    for a, b, c, count in groups:
-        value = (padded[a] << 16) | (padded[b] << 8) | padded[c]
-        for _ in range(count):
-            out.append(_ALPHABET[value & 0x3F])
-            value >>= 6
-    return bytes(out)
-
-
-def _cycled(block: bytes, length: int) -> bytes:
-    """``block`` repeated, cut to ``length`` bytes."""
-    return (block * (length // len(block) + 1))[:length]
-
-
-# MD5-crypt's output order.
-_MD5_GROUPS = [
-    (0, 6, 12, 4),
-    (1, 7, 13, 4),
-    (2, 8, 14, 4),
-    (3, 9, 15, 4),
-    (4, 10, 5, 4),
-    (_ZERO, _ZERO, 11, 2),
-]
-
-
-def apr1_crypt(password: bytes, salt: bytes, magic: bytes = b"$apr1$") -> bytes:
-    """Apache's MD5 hash of ``password``: ``$apr1$<salt>$<22 characters>``."""
-    salt = salt[:8]
-    alternate = hashlib.md5(password + salt + password).digest()
-    context = hashlib.md5(password + magic + salt)
-    context.update(_cycled(alternate, len(password)))
-    length = len(password)
-    while length:
-        # The original reads a byte of a zeroed buffer for set bits.
-        context.update(b"\0" if length & 1 else password[:1])
-        length >>= 1
-    digest = context.digest()
-    for i in range(1000):
-        step = hashlib.md5(password if i & 1 else digest)
-        if i % 3:
-            step.update(salt)
-        if i % 7:
-            step.update(password)
-        step.update(digest if i & 1 else password)
-        digest = step.digest()
-    return magic + salt + b"$" + _encode(_MD5_GROUPS, digest)
-
-
-def _sha_groups(size: int) -> list[tuple[int, int, int, int]]:
-    """SHA-crypt's output order: triples of bytes k, k+n, k+2n rotated by k, then the rest."""
-    if size == 32:
-        step, rotate, tail = 10, (0, 2, 1), [(_ZERO, 31, 30, 3)]
-    else:
-        step, rotate, tail = 21, (0, 1, 2), [(_ZERO, _ZERO, 63, 2)]
-    groups = []
-    for k in range(step):
-        triple = (k, k + step, k + 2 * step)
-        shift = rotate[k % 3]
-        a, b, c = triple[shift:] + triple[:shift]
-        groups.append((a, b, c, 4))
-    return groups + tail
-
-
-def sha_crypt(password: bytes, salt: bytes, rounds: int | None, *, sha512: bool) -> bytes:
-    """The SHA-256 (``$5$``) or SHA-512 (``$6$``) crypt of ``password``; ``rounds`` None is the
-    default 5,000, written without a ``rounds=`` field."""
-    new = hashlib.sha512 if sha512 else hashlib.sha256
-    salt = salt[:16]
-    count = SHA_CRYPT_DEFAULT_ROUNDS if rounds is None else rounds
-    count = min(max(count, _SHA_CRYPT_MIN_ROUNDS), _SHA_CRYPT_MAX_ROUNDS)
-    alternate = new(password + salt + password).digest()
-    context = new(password + salt)
-    context.update(_cycled(alternate, len(password)))
-    length = len(password)
-    while length:
-        context.update(alternate if length & 1 else password)
-        length >>= 1
-    digest = context.digest()
-    p_bytes = _cycled(new(password * len(password)).digest(), len(password))
-    s_bytes = _cycled(new(salt * (16 + digest[0])).digest(), len(salt))
-    for i in range(count):
-        step = new(p_bytes if i & 1 else digest)
-        if i % 3:
-            step.update(s_bytes)
-        if i % 7:
-            step.update(p_bytes)
-        step.update(digest if i & 1 else p_bytes)
-        digest = step.digest()
-    prefix = b"$6$" if sha512 else b"$5$"
-    if rounds is not None:
-        prefix += b"rounds=%d$" % count
-    return prefix + salt + b"$" + _encode(_sha_groups(len(digest)), digest)

@@ -101,8 +101,8 @@ class Exchange(ExchangeState):
             if preflight is not None:
                 self.local_reply(200, b"", preflight)
                 return
-        if route.auth is not None and policy_auth.run(self, route.auth, chain.settings):
-            return
+        if route.auth is not None and policy_auth.run(self, route, chain):
+            return  # refused, or held while a password is hashed off the loop
         held = chain.settings.ext_authz or route.global_rate_limits
         if held and extauth.intercept(self, route, chain):
             return  # ``dispatch`` runs once the authorization services allow the request

@@ -6,13 +6,14 @@ long salts cut, long and non-ASCII passwords) against vectors computed by ``open
 against crypt_blowfish's published vectors, passwords past bcrypt's 72 bytes; wrong passwords
 for every kind; malformed and unsupported lines refused by the parser and by the config
 compiler (and a user named twice); the translator's notion of a verifiable line agreeing with
-the proxy's parser; the cache of successful verifications (only successes, bounded, least
-recently used out, a changed hash not matching); and basic authentication through the real
-proxy with bcrypt, $apr1$ and $6$ users, over one keep-alive connection.
+the proxy's parser; the remembered answers (successes and failures apart, each bounded, least
+recently used out, failures never pushing successes out, a changed hash not matching); and
+basic authentication through the real proxy with bcrypt, $apr1$ and $6$ users, over one
+keep-alive connection, wrong passwords remembered as well as right ones.
 
 Leaves out empty SHA-crypt passwords (openssl makes no vector for them), the cost of
-verification in numbers (see ``dataplane.htpasswd``) and ``{SHA}`` through the proxy
-(test_policy_auth.py)."""
+verification in numbers (see ``dataplane.htpasswd``), ``{SHA}`` through the proxy
+(test_policy_auth.py) and hashing in threads (test_htpasswd_threads.py)."""
 
 from __future__ import annotations
 
@@ -28,16 +29,9 @@ from envoy.extensions.filters.http.basic_auth.v3 import basic_auth_pb2
 
 from dataplane import htpasswd
 from dataplane.config.policy_auth import htpasswd_users
+from dataplane.crypt import apr1_crypt, sha_crypt
 from dataplane.errors import InvalidConfig
-from dataplane.htpasswd import (
-    PasswordHash,
-    Scheme,
-    VerifiedPasswords,
-    apr1_crypt,
-    parse_hash,
-    sha_crypt,
-    verify,
-)
+from dataplane.htpasswd import PasswordHash, RecentAnswers, Scheme, parse_hash, verify
 from dataplane.proxy import Proxy
 from tests.dataplane import resources as r
 from tests.dataplane.client import Connection, request_bytes
@@ -90,7 +84,7 @@ def test_apr1_matches_openssl(password: str, salt: str, expected: str) -> None:
 def test_sha_crypt_matches_openssl(password: str, expected: str) -> None:
     hashed = parse_hash(expected)
     assert hashed is not None
-    cache = VerifiedPasswords(8)
+    cache = RecentAnswers(8, 8)
     assert verify(hashed, password.encode(), cache)
     assert not verify(hashed, password.encode() + b"x", cache)
 
@@ -133,7 +127,7 @@ def test_bcrypt_variants(password: str, hashed: str, variant: str) -> None:
     text = f"${variant}${hashed[4:]}"
     parsed = parse_hash(text)
     assert parsed is not None and parsed.scheme is Scheme.BCRYPT
-    cache = VerifiedPasswords(8)
+    cache = RecentAnswers(8, 8)
     assert verify(parsed, password.encode(), cache)
     assert not verify(parsed, password.encode() + b"!", cache)
 
@@ -144,7 +138,7 @@ def test_bcrypt_reads_72_bytes_of_a_password() -> None:
     long = b"x" * 72
     parsed = parse_hash(bcrypt.hashpw(long, bcrypt.gensalt(4)).decode())
     assert parsed is not None
-    cache = VerifiedPasswords(8)
+    cache = RecentAnswers(8, 8)
     assert verify(parsed, long + b"ignored", cache)
     assert not verify(parsed, long[:71], cache)
 
@@ -153,10 +147,10 @@ def test_sha1_entries() -> None:
     digest = base64.b64encode(hashlib.sha1(b"alice-pw").digest()).decode()
     parsed = parse_hash("{SHA}" + digest)
     assert parsed is not None and parsed.scheme is Scheme.SHA1
-    cache = VerifiedPasswords(8)
+    cache = RecentAnswers(8, 8)
     assert verify(parsed, b"alice-pw", cache)
     assert not verify(parsed, b"alice", cache)
-    assert len(cache) == 0  # fast enough without
+    assert cache.counts() == (0, 0)  # fast enough without
 
 
 MALFORMED = [
@@ -232,22 +226,29 @@ def test_config_reads_every_kind() -> None:
     }
 
 
-def test_only_successes_are_cached_least_recently_used_out() -> None:
-    cache = VerifiedPasswords(2)
+def test_answers_are_remembered_apart_least_recently_used_out() -> None:
+    cache = RecentAnswers(2, 1)
     first, second, third = (parse_hash(expected) for _, _, expected in APR1[:3])
     assert first is not None and second is not None and third is not None
     assert not verify(first, b"wrong", cache)
-    assert len(cache) == 0
+    assert cache.counts() == (0, 1)
+    assert cache.answer(first, b"wrong") is False
     assert verify(first, b"secret", cache)
     assert verify(second, b"", cache)
-    assert cache.holds(first, b"secret")  # now the most recently used
+    assert cache.answer(first, b"secret") is True  # now the most recently used
     assert verify(third, b"carol-pw", cache)
-    assert len(cache) == 2
-    assert cache.holds(first, b"secret") and cache.holds(third, b"carol-pw")
-    assert not cache.holds(second, b"")
+    assert cache.counts() == (2, 1)
+    assert cache.answer(first, b"secret") and cache.answer(third, b"carol-pw")
+    assert cache.answer(second, b"") is None
+    # Failures push out only failures.
+    assert not verify(second, b"wrong", cache)
+    assert cache.counts() == (2, 1)
+    assert cache.answer(first, b"wrong") is None
+    assert cache.answer(first, b"secret") and cache.answer(third, b"carol-pw")
     # The pair is tied to the hash: a user whose hash changed verifies again.
     changed = PasswordHash(Scheme.APR1, apr1_crypt(b"secret", b"other"))
-    assert not cache.holds(changed, b"secret")
+    assert cache.answer(changed, b"secret") is None
+    assert cache.answer(changed, b"wrong") is None
 
 
 BASIC = "envoy.filters.http.basic_auth"
@@ -297,8 +298,8 @@ async def test_salted_hash_users_through_the_proxy(proxy: Proxy, backends: Backe
     for password, hashed in USERS.values():
         parsed = parse_hash(hashed)
         assert parsed is not None
-        assert htpasswd.VERIFIED.holds(parsed, password.encode())
-        assert not htpasswd.VERIFIED.holds(parsed, password.encode() + b"x")
+        assert htpasswd.RECENT.answer(parsed, password.encode()) is True
+        assert htpasswd.RECENT.answer(parsed, password.encode() + b"x") is False
 
 
 def get_with(headers: dict[str, str]) -> bytes:
