@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from cel import macros
 from cel.activation import Activation
-from cel.errors import CompileError
+from cel.errors import CompileError, EvaluationError
 from cel.extensions import regex_replace
 from cel.functions import GLOBAL, MEMBER, UNSUPPORTED, Function
 from cel.regex import compile_pattern, runtime_pattern, translate_replacement
@@ -94,6 +94,11 @@ def _compile_call(
     implementation = function.implementation
     if function.pure and all(scope.is_constant(argument) for argument in compiled):
         values = [scope.value_of(argument) for argument in compiled]
+        if function.checks_constants:
+            try:
+                return scope.constant(implementation(*values))
+            except EvaluationError as error:
+                raise CompileError(str(error), position(node)) from None
         return scope.fold(lambda: implementation(*values))
     return _invoke(implementation, compiled)
 

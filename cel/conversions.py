@@ -6,6 +6,7 @@ import math
 from datetime import datetime, timedelta
 
 from cel.errors import ValueOutOfRange
+from cel.network import CIDR, IP
 from cel.temporal import format_duration, format_timestamp
 from cel.values import INT_MAX, INT_MIN, UINT_MAX, UInt, Value, checked_uint, no_overload
 
@@ -90,6 +91,8 @@ def to_string(value: Value) -> Value:
         return format_timestamp(value)
     if kind is timedelta:
         return format_duration(value)
+    if kind is IP or kind is CIDR:
+        return str(value)
     raise no_overload("string", value)
 
 

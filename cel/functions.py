@@ -3,7 +3,8 @@
 Member functions receive their receiver as the first argument, so ``"ab".contains("a")`` calls
 ``contains_string("ab", "a")``. Macros (``has``, ``all``, ``map``, ``default``, ``with``...)
 take unevaluated arguments and live in ``calls``; regex functions get their pattern compiled
-there too.
+there too. ``ip()`` and ``cidr()`` check constant arguments when compiling, as ``matches``
+checks a constant pattern.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cel import conversions, extensions, strings, temporal
+from cel import conversions, extensions, network, strings, temporal
 from cel.values import Value
 
 
@@ -22,13 +23,22 @@ class Function:
     arities: frozenset[int] | None
     # Pure functions with constant arguments are evaluated once, at compile time.
     pure: bool = True
+    # Constant arguments the function rejects fail compilation instead of every evaluation:
+    # a mistyped CIDR in an authorization rule must show in the policy's status, not turn
+    # into an error on every request.
+    checks_constants: bool = False
 
     def accepts(self, count: int) -> bool:
         return count >= 1 if self.arities is None else count in self.arities
 
 
-def _f(implementation: Callable[..., Value], *arities: int, pure: bool = True) -> Function:
-    return Function(implementation, frozenset(arities) if arities else None, pure)
+def _f(
+    implementation: Callable[..., Value],
+    *arities: int,
+    pure: bool = True,
+    checks_constants: bool = False,
+) -> Function:
+    return Function(implementation, frozenset(arities) if arities else None, pure, checks_constants)
 
 
 GLOBAL: dict[str, Function] = {
@@ -51,6 +61,11 @@ GLOBAL: dict[str, Function] = {
     "random": _f(extensions.random_double, 0, pure=False),
     "uuid": _f(extensions.random_uuid, 0, pure=False),
     "fail": _f(extensions.fail, 0, 1, pure=False),
+    "ip": _f(network.parse_ip, 1, checks_constants=True),
+    "isIP": _f(network.is_ip, 1),
+    "ip.isCanonical": _f(network.is_canonical, 1),
+    "cidr": _f(network.parse_cidr, 1, checks_constants=True),
+    "isCIDR": _f(network.is_cidr, 1),
 }
 
 MEMBER: dict[str, Function] = {
@@ -71,6 +86,17 @@ MEMBER: dict[str, Function] = {
     "stripSuffix": _f(strings.strip_suffix, 2),
     "join": _f(strings.join, 1, 2),
     "merge": _f(extensions.merge, 2),
+    "family": _f(network.family, 1),
+    "isUnspecified": _f(network.is_unspecified, 1),
+    "isLoopback": _f(network.is_loopback, 1),
+    "isLinkLocalMulticast": _f(network.is_link_local_multicast, 1),
+    "isLinkLocalUnicast": _f(network.is_link_local_unicast, 1),
+    "isGlobalUnicast": _f(network.is_global_unicast, 1),
+    "containsIP": _f(network.contains_ip, 2),
+    "containsCIDR": _f(network.contains_cidr, 2),
+    "ip": _f(network.cidr_ip, 1),
+    "masked": _f(network.masked, 1),
+    "prefixLength": _f(network.prefix_length, 1),
     **{
         name: _f(temporal.accessor(name, field), 1, 2) for name, field in temporal.ACCESSORS.items()
     },
@@ -82,7 +108,4 @@ UNSUPPORTED: dict[str, str] = {
     "flattenRecursive": "is only meaningful in agentgateway's log and trace fields",
     "unredacted": "is not supported: agw does not redact jwt.rawToken or apiKey.key",
     "type": "is not supported: agw does not expose CEL type values",
-    "isIP": "(Kubernetes IP library) is not supported by agw yet",
-    "ip": "(Kubernetes IP library) is not supported by agw yet",
-    "cidr": "(Kubernetes CIDR library) is not supported by agw yet",
 }

@@ -287,7 +287,7 @@ COMPILE_ERRORS: list[tuple[str, str]] = [
     ('"a".matches("(a)\\\\1")', "invalid regular expression"),
     ('"a".regexReplace(metadata.s, "x")', "constant pattern"),
     ("flatten(request.headers)", "log and trace fields"),
-    ('cidr("10.0.0.0/8")', "not supported by agw"),
+    ("type(1)", "CEL type values"),
     ("has(1)", "field selection"),
     ("[1].map(1, 2)", "variable name"),
     ("Foo{a: 1}", "message construction"),

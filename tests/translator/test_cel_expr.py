@@ -1,6 +1,7 @@
 """agw CEL to Envoy's CEL (``translator.xds.cel_expr``): the variable mapping (request.path to
 url_path, pathAndQuery to path, jwt to jwt_authn's metadata), what is refused with a reason
-(macros, source.address, unknown fields and functions), and the rate limit descriptor forms.
+(macros, source.address, unknown fields and functions, the Kubernetes IP and CIDR libraries),
+and the rate limit descriptor forms.
 Whether Envoy accepts the converted conditions is pinned by the agwpolicy-rbac-envoy golden
 case (validated by the real Envoy); whether they behave by e2e/test_agw_policy_rls.py."""
 
@@ -41,6 +42,9 @@ def test_jwt_reads_jwt_authn_metadata() -> None:
         ("request.headers.exists(h, h == 'x')", "exists()"),
         ("request.body == b''", "request.body"),
         ("apiKey.client == 'a'", "apiKey"),
+        ("cidr('10.0.0.0/8').containsIP(request.headers['x-real-ip'])", "containsIP()"),
+        ("isIP(request.headers['x-real-ip'])", "isIP()"),
+        ("ip.isCanonical(request.host)", "isCanonical()"),
         ("request.path ===", "syntax error"),
     ],
 )
