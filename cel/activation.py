@@ -294,6 +294,16 @@ class Activation:
         # Values of macro iteration variables, keyed by the slot the compiler assigned.
         self.bindings: dict[int, Value] = {}
 
+    @classmethod
+    def of(cls, raw: dict[str, object]) -> Activation:
+        """An activation over ``raw``: variable name to its facts or value, absent variables
+        left out. For callers that build many per second; the names are theirs to get right."""
+        self = cls.__new__(cls)
+        self._raw = raw
+        self._cache = {}
+        self.bindings = {}
+        return self
+
     def lookup(self, name: str) -> Value:
         cache = self._cache
         if name in cache:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from cel import Activation, ResponseFacts, Value
-from dataplane.cel.facts import request_variables
+from dataplane.cel.facts import ConnectionEnd, HeadFacts
 from dataplane.config.cluster import BackendIdentity
 
 if TYPE_CHECKING:
@@ -32,20 +32,26 @@ def exchange_variables(
 ) -> Activation:
     """``identity`` is what authentication found so far (default: the exchange's, once
     authentication is over)."""
-    if identity is None:
-        identity = exchange.identity or {}
-    return request_variables(
-        exchange.head,
-        exchange.protocol_name,
-        exchange.conn,
-        response=response,
-        backend=chosen_backend(exchange),
-        metadata=metadata,
-        extauthz=exchange.extauthz,
-        jwt=identity.get("jwt"),
-        basicAuth=identity.get("basicAuth"),
-        apiKey=identity.get("apiKey"),
-    )
+    # Built as a dict rather than through keyword arguments: this runs several times per
+    # request, and the keyword path measured twice as slow.
+    raw: dict[str, object] = {"request": HeadFacts(exchange.head, exchange.protocol_name)}
+    conn = exchange.conn
+    if conn is not None:
+        raw["source"] = ConnectionEnd(conn, local=False)
+        raw["destination"] = ConnectionEnd(conn, local=True)
+    if response is not None:
+        raw["response"] = response
+    backend = chosen_backend(exchange)
+    if backend is not None:
+        raw["backend"] = backend
+    if metadata is not None:
+        raw["metadata"] = metadata
+    if exchange.extauthz is not None:
+        raw["extauthz"] = exchange.extauthz
+    found = exchange.identity if identity is None else identity
+    if found:
+        raw.update(found)  # its keys are the variables' names: jwt, basicAuth, apiKey
+    return Activation.of(raw)
 
 
 def chosen_backend(exchange: Exchange) -> BackendIdentity | None:

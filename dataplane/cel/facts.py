@@ -118,7 +118,10 @@ class ConnectionEnd:
     @property
     def address(self) -> str:
         if not self._local:
-            return self._conn.peer.decode("latin-1")
+            address = self._conn.peer.decode("latin-1")
+            # A dual-stack listener sees IPv4 clients as IPv4-mapped IPv6 addresses; CEL sees
+            # the IPv4 address (which ip() and cidr().containsIP() accept, the mapped form not).
+            return address[7:] if address.startswith("::ffff:") and "." in address else address
         found = self._listening_address()
         return found[0] if found else ""
 

@@ -6,7 +6,8 @@ a session-persistence cluster, a cluster without the note); access-log fields re
 ``basicAuth``, ``backend`` and ``response`` through a real proxy (a request that matched no
 route has no ``backend``: the field is left out); ``extauthz`` from a real gRPC authorization
 service's OK answer in a transformation header and an access-log field, and a metric label
-reading it. Leaves out span attributes (they evaluate through the same ``finished_request``:
+reading it; an IPv4 client of a dual-stack listener is its IPv4 address to CEL. Leaves out
+span attributes (they evaluate through the same ``finished_request``:
 test_tracing.py) and Envoy (e2e/test_agw_policy_variables.py).
 """
 
@@ -23,6 +24,8 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 )
 
 from agwproto.agw.filters.v1alpha1 import metrics_pb2, transformation_pb2
+from cel import Activation, compile_expression
+from dataplane.cel.facts import ConnectionEnd
 from dataplane.config import compile_config
 from dataplane.config.cluster import BackendIdentity, backend_identity
 from dataplane.config.request_metrics import REQUEST_METRICS_FILTER
@@ -160,3 +163,18 @@ async def test_extauthz_is_the_allowing_answers_metadata(
     assert logged(capsys) == [{"groups": "dev+ops"}, {}]
     labelled = proxy.stats.labelled_requests
     assert labelled == {("http", (("user", "alice"),)): 1, ("http", (("user", ""),)): 1}
+
+
+class _MappedClient:
+    """A dual-stack listener's view of an IPv4 client."""
+
+    transport = None
+    peer = b"::ffff:192.0.2.7"
+    peer_port = 4242
+
+
+def test_an_ipv4_mapped_client_is_its_ipv4_address_to_cel() -> None:
+    source = ConnectionEnd(_MappedClient(), local=False)
+    assert (source.address, source.port) == ("192.0.2.7", 4242)
+    program = compile_expression('cidr("192.0.2.0/24").containsIP(source.address)')
+    assert program.evaluate(Activation(source=source)) is True
