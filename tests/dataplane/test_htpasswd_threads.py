@@ -25,10 +25,8 @@ from typing import Any
 import bcrypt
 import httpx
 import pytest
-from envoy.config.core.v3 import config_source_pb2, grpc_service_pb2
 from envoy.config.core.v3.base_pb2 import DataSource
 from envoy.extensions.filters.http.basic_auth.v3 import basic_auth_pb2
-from envoy.extensions.filters.http.ext_authz.v3 import ext_authz_pb2
 
 from agwproto.agw.filters.v1alpha1 import auth_options_pb2
 from dataplane import htpasswd
@@ -40,7 +38,8 @@ from e2e.authz import GRPC_DENIED_BODY, GrpcAuthz
 from tests.dataplane import resources as r
 from tests.dataplane.backend import EchoBackend
 from tests.dataplane.client import Connection, Response, fetch, request_bytes
-from tests.dataplane.conftest import PROXY_HOST, Backends, serve_web
+from tests.dataplane.conftest import Backends, serve_web
+from tests.dataplane.test_extauth import grpc_filter, resources
 from tests.dataplane.test_policy_auth import BASIC, basic_listener, basic_routes
 
 # bcrypt cost 12 of "slow-pw": long enough that checks are still running while a test acts.
@@ -51,7 +50,6 @@ FAST = {
 }
 AUTH_HOST = "127.0.20.7"
 OPTIONS = "agw.filters.http.auth_options"
-EXT_AUTHZ = "envoy.filters.http.ext_authz/authz"
 
 
 @pytest.fixture(autouse=True)
@@ -199,40 +197,18 @@ async def test_authorization_sees_the_user_after_a_threaded_check(
 
 def ext_authz_resources(web: EchoBackend, authz: GrpcAuthz) -> XdsResources:
     """basic_auth then a gRPC ext_authz (wanting 8 body bytes) on /private."""
-    listener = r.listener("l", PROXY_HOST, 0, "rc")
+    config = resources(grpc_filter(body=8), web, (AUTH_HOST, authz.port))
+    listener = config.listeners["l"]
     manager = r.http_manager("rc")
-    router = list(manager.http_filters)
-    del manager.http_filters[:]
+    listener.filter_chains[0].filters[0].typed_config.Unpack(manager)
     nobody = DataSource(inline_string="-:{SHA}AAAAAAAAAAAAAAAAAAAAAAAAAAA=\n")
-    manager.http_filters.add(name=BASIC, disabled=True).typed_config.Pack(
-        basic_auth_pb2.BasicAuth(users=nobody)
-    )
-    service = ext_authz_pb2.ExtAuthz(
-        transport_api_version=config_source_pb2.V3,
-        grpc_service=grpc_service_pb2.GrpcService(
-            envoy_grpc=grpc_service_pb2.GrpcService.EnvoyGrpc(cluster_name="authz")
-        ),
-    )
-    service.grpc_service.timeout.FromSeconds(5)
-    service.with_request_body.max_request_bytes = 8
-    service.with_request_body.allow_partial_message = True
-    manager.http_filters.add(name=EXT_AUTHZ, disabled=True).typed_config.Pack(service)
-    manager.http_filters.extend(router)
+    basic = manager.http_filters.add(name=BASIC, disabled=True)
+    basic.typed_config.Pack(basic_auth_pb2.BasicAuth(users=nobody))
+    # basic_auth comes first in the chain.
+    manager.http_filters.insert(0, manager.http_filters.pop())
     listener.filter_chains[0].filters[0].typed_config.Pack(manager)
-    protected = r.to_cluster("web", "/private")
-    protected.typed_per_filter_config[EXT_AUTHZ].Pack(
-        ext_authz_pb2.ExtAuthzPerRoute(check_settings=ext_authz_pb2.CheckSettings())
-    )
-    config = with_users(r.route_config("rc", r.vhost("v", ["*"], protected)), FAST)
-    return XdsResources(
-        listeners={"l": listener},
-        route_configs={"rc": config},
-        clusters={"web": r.cluster("web"), "authz": r.cluster("authz")},
-        load_assignments={
-            "web": r.load_assignment("web", (web.host, web.port)),
-            "authz": r.load_assignment("authz", (AUTH_HOST, authz.port)),
-        },
-    )
+    with_users(config.route_configs["rc"], FAST)
+    return config
 
 
 async def test_ext_authz_is_asked_after_a_threaded_check(
