@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from collections.abc import Mapping
 from functools import partial
 from typing import TYPE_CHECKING
@@ -178,6 +179,8 @@ def _api_key(
     key = api_key(head, keys)
     if key is None and auth.options.api_key_optional:
         return None
+    if key and auth.options.api_key_sha256:
+        key = hashlib.sha256(key).hexdigest().encode()
     client = keys.clients.get(key.decode("latin-1")) if key else None
     if client is None:
         return Verdict(401, body=API_KEY_DENIED_BODY)

@@ -98,6 +98,8 @@ class AuthOptions:
     # The WWW-Authenticate value sent with a basic_auth refusal; None sends none.
     basic_challenge: bytes | None = None
     api_key_optional: bool = False
+    # The route's keys are hex SHA-256 digests of what clients present.
+    api_key_sha256: bool = False
     # client -> its key's metadata, CEL's apiKey.metadata.
     api_key_metadata: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -204,6 +206,7 @@ def _options(config: Any) -> AuthOptions:
         basic_optional=config.basic_auth_optional,
         basic_challenge=f'Basic realm="{realm}"'.encode() if realm else None,
         api_key_optional=config.api_key_optional,
+        api_key_sha256=config.api_key_hash == auth_options_pb2.AuthOptionsPerRoute.SHA256,
         api_key_metadata=MappingProxyType(
             {
                 client: json_format.MessageToDict(metadata)

@@ -9,8 +9,8 @@ filters in the chain, the NACK for a non-empty filter config; basic authenticati
 missing, wrong and unknown credentials, ``basicAuth.username`` in CEL) and the NACKs for a
 basic_auth on every route and for a malformed hash; API keys from the bearer header, a bare
 header or the query (401 for missing, unknown, or no keys configured; ``apiKey.client`` in
-CEL). Leaves out ``jwt`` (test_policy_jwt.py) and hashes other than {SHA}
-(test_htpasswd.py).
+CEL; keys stored as SHA-256 digests). Leaves out ``jwt`` (test_policy_jwt.py) and hashes
+other than {SHA} (test_htpasswd.py).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from envoy.config.core.v3.base_pb2 import DataSource
 from envoy.extensions.filters.http.api_key_auth.v3 import api_key_auth_pb2
 from envoy.extensions.filters.http.basic_auth.v3 import basic_auth_pb2
 
-from agwproto.agw.filters.v1alpha1 import authorization_pb2, transformation_pb2
+from agwproto.agw.filters.v1alpha1 import auth_options_pb2, authorization_pb2, transformation_pb2
 from dataplane.config import XdsResources, compile_config
 from dataplane.errors import ConfigRejected
 from dataplane.proxy import Proxy
@@ -35,6 +35,7 @@ from tests.dataplane.conftest import PROXY_HOST, Backends, serve_web
 
 AUTHORIZATION = "agw.filters.http.authorization"
 TRANSFORMATION = "agw.filters.http.transformation"
+OPTIONS = "agw.filters.http.auth_options"
 Rule = authorization_pb2.AuthorizationRule
 Header = transformation_pb2.HeaderExpression
 
@@ -332,3 +333,26 @@ async def test_api_key_authentication(
     assert response.status == status
     if status == 401:
         assert response.body == b"Client authentication failed."
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"authorization": "Bearer k1"}, 200),
+        # The digest itself is not a key: what clients present is hashed first.
+        ({"authorization": f"Bearer {hashlib.sha256(b'k1').hexdigest()}"}, 401),
+        ({"authorization": "Bearer k2"}, 401),
+    ],
+)
+async def test_api_keys_stored_as_sha256_digests(
+    proxy: Proxy, backends: Backends, headers: dict[str, str], status: int
+) -> None:
+    web = await backends("web")
+    listener, config = api_key_config([(hashlib.sha256(b"k1").hexdigest(), "ci")])
+    options = auth_options_pb2.AuthOptionsPerRoute(
+        api_key_hash=auth_options_pb2.AuthOptionsPerRoute.SHA256
+    )
+    config.virtual_hosts[0].routes[0].typed_per_filter_config[OPTIONS].Pack(options)
+    address = await serve_web(proxy, web, listener, config)
+    response = await fetch(*address, request_bytes("GET", "/api/x", headers=headers))
+    assert response.status == status

@@ -118,6 +118,8 @@ class AuthOptions:
     api_key_optional: bool = False
     # client -> its key's metadata as a JSON object, sorted by client; CEL's apiKey.metadata.
     api_key_metadata: tuple[tuple[str, str], ...] = ()
+    # The credentials' keys are hex SHA-256 digests of the keys clients present.
+    api_key_sha256: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,6 +123,11 @@ def build_auth_options(options: AuthOptions) -> Message:
         basic_auth_optional=options.basic_optional,
         basic_auth_realm=options.basic_realm,
         api_key_optional=options.api_key_optional,
+        api_key_hash=(
+            auth_options_pb2.AuthOptionsPerRoute.SHA256
+            if options.api_key_sha256
+            else auth_options_pb2.AuthOptionsPerRoute.NONE
+        ),
     )
     for client, metadata in options.api_key_metadata:
         built.api_key_metadata[client].update(json.loads(metadata))

@@ -44,7 +44,7 @@ def auth_options(
     basic_data = basic.data() if basic is not None else {}
     api_data = api_key.data() if api_key is not None else {}
     metadata: tuple[tuple[str, str], ...] = ()
-    if api_key is not None and not api_data.get("keyHash"):
+    if api_key is not None:
         found = {client: meta for client, meta in api_key_entries(api_key, resources).values()}
         metadata = tuple(sorted((c, m) for c, m in found.items() if m != "{}"))
     options = AuthOptions(
@@ -52,6 +52,7 @@ def auth_options(
         basic_realm=basic_data.get("realm") or "",
         api_key_optional=api_data.get("mode") == "Optional",
         api_key_metadata=metadata,
+        api_key_sha256=api_data.get("keyHash") == "SHA256",
     )
     return None if options == AuthOptions() else options
 

@@ -8,12 +8,15 @@ route that asks for authentication never opens up by mistake."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from translator.ir.auth import NOBODY, ApiKeyAuth, BasicAuth, JwtAuthn, JwtMode, JwtProvider
 from translator.ir.policy import PolicyField
 from translator.model import Secret
 from translator.resources import ResourceSet
+
+_SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 
 HTACCESS_KEY = ".htaccess"
 
@@ -71,13 +74,18 @@ def _jwt_provider(name: str, data: dict[str, Any]) -> JwtProvider:
 
 def api_key_auth(field: PolicyField, resources: ResourceSet, agw: bool) -> ApiKeyAuth | None:
     """None for Optional mode on Envoy, whose filter cannot express it (the status says so).
-    With ``keyHash`` the Secrets hold digests Envoy cannot compare: nobody gets in."""
+    With ``keyHash`` the Secrets hold SHA-256 digests (hex) of the keys: the agw proxy hashes
+    what clients present (``AuthOptions.api_key_sha256``), Envoy cannot, so on Envoy nobody
+    gets in (the status says so). An entry that is not a digest is left out."""
     data = field.data()
     if data.get("mode", "Strict") != "Strict" and not agw:
         return None
-    if data.get("keyHash"):
+    hashed = bool(data.get("keyHash"))
+    if hashed and not agw:
         return ApiKeyAuth(())
     entries = api_key_entries(field, resources)
+    if hashed:
+        entries = {k.lower(): v for k, v in entries.items() if _SHA256_HEX.fullmatch(k)}
     return ApiKeyAuth(tuple(sorted(((k, c) for k, (c, _) in entries.items()), key=lambda i: i[1])))
 
 

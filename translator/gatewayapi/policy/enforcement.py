@@ -23,7 +23,6 @@ NOT_ENFORCED: frozenset[str] = frozenset()
 # (dotted for nested keys).
 NOT_ENFORCED_PARTS: dict[str, tuple[str, ...]] = {
     "traffic.extAuth": ("grpc.contextExtensions",),
-    "traffic.apiKeyAuthentication": ("keyHash",),
     # Envoy has no setting for the largest frame.
     "frontend.http": ("http2FrameSize",),
 }
@@ -87,6 +86,8 @@ NOT_ENFORCED_ON_ENVOY: frozenset[str] = frozenset(
 NOT_ENFORCED_ON_ENVOY_PARTS: dict[str, tuple[str, ...]] = {
     "traffic.basicAuthentication": ("realm",),
     "traffic.retry": ("precondition", "condition"),
+    # Envoy's api_key_auth compares keys as presented, not their digests.
+    "traffic.apiKeyAuthentication": ("keyHash",),
 }
 NOT_ENFORCED_ON_ENVOY_VALUES: tuple[tuple[str, str, str], ...] = (
     ("traffic.basicAuthentication", "mode", "Optional"),

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'agw/filters/v1alpha1/auth_options.proto\x12\x14\x61gw.filters.v1alpha1\x1a\x1cgoogle/protobuf/struct.proto\"\x8f\x02\n\x13\x41uthOptionsPerRoute\x12\x1b\n\x13\x62\x61sic_auth_optional\x18\x01 \x01(\x08\x12\x18\n\x10\x62\x61sic_auth_realm\x18\x02 \x01(\t\x12\x18\n\x10\x61pi_key_optional\x18\x03 \x01(\x08\x12W\n\x10\x61pi_key_metadata\x18\x04 \x03(\x0b\x32=.agw.filters.v1alpha1.AuthOptionsPerRoute.ApiKeyMetadataEntry\x1aN\n\x13\x41piKeyMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12&\n\x05value\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct:\x02\x38\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'agw/filters/v1alpha1/auth_options.proto\x12\x14\x61gw.filters.v1alpha1\x1a\x1cgoogle/protobuf/struct.proto\"\xf9\x02\n\x13\x41uthOptionsPerRoute\x12\x1b\n\x13\x62\x61sic_auth_optional\x18\x01 \x01(\x08\x12\x18\n\x10\x62\x61sic_auth_realm\x18\x02 \x01(\t\x12\x18\n\x10\x61pi_key_optional\x18\x03 \x01(\x08\x12W\n\x10\x61pi_key_metadata\x18\x04 \x03(\x0b\x32=.agw.filters.v1alpha1.AuthOptionsPerRoute.ApiKeyMetadataEntry\x12G\n\x0c\x61pi_key_hash\x18\x05 \x01(\x0e\x32\x31.agw.filters.v1alpha1.AuthOptionsPerRoute.KeyHash\x1aN\n\x13\x41piKeyMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12&\n\x05value\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct:\x02\x38\x01\"\x1f\n\x07KeyHash\x12\x08\n\x04NONE\x10\x00\x12\n\n\x06SHA256\x10\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,7 +35,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUTHOPTIONSPERROUTE_APIKEYMETADATAENTRY']._loaded_options = None
   _globals['_AUTHOPTIONSPERROUTE_APIKEYMETADATAENTRY']._serialized_options = b'8\001'
   _globals['_AUTHOPTIONSPERROUTE']._serialized_start=96
-  _globals['_AUTHOPTIONSPERROUTE']._serialized_end=367
-  _globals['_AUTHOPTIONSPERROUTE_APIKEYMETADATAENTRY']._serialized_start=289
-  _globals['_AUTHOPTIONSPERROUTE_APIKEYMETADATAENTRY']._serialized_end=367
+  _globals['_AUTHOPTIONSPERROUTE']._serialized_end=473
+  _globals['_AUTHOPTIONSPERROUTE_APIKEYMETADATAENTRY']._serialized_start=362
+  _globals['_AUTHOPTIONSPERROUTE_APIKEYMETADATAENTRY']._serialized_end=440
+  _globals['_AUTHOPTIONSPERROUTE_KEYHASH']._serialized_start=442
+  _globals['_AUTHOPTIONSPERROUTE_KEYHASH']._serialized_end=473
 # @@protoc_insertion_point(module_scope)
