@@ -312,6 +312,10 @@ def check_request(config: ExtAuthzConfig, exchange: Exchange, body: bytes) -> by
             http.raw_body = body
     request = external_auth_pb2.CheckRequest()
     request.attributes.request.http.CopyFrom(http)
+    route = exchange.route
+    if route is not None and route.ext_authz_context:
+        extensions = dict(route.ext_authz_context).get(config.name, ())
+        request.attributes.context_extensions.update(extensions)
     request.attributes.source.address.socket_address.address = exchange.conn.peer.decode()
     return bytes(request.SerializeToString())
 

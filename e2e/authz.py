@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -37,6 +37,8 @@ class Check:
     path: str
     headers: dict[str, str]
     body: bytes
+    # The gRPC CheckRequest's context_extensions.
+    context: dict[str, str] = field(default_factory=dict)
 
 
 class GrpcAuthz:
@@ -63,7 +65,8 @@ class GrpcAuthz:
         http = request.attributes.request.http
         headers = {name.lower(): value for name, value in http.headers.items()}
         body = http.raw_body or http.body.encode()
-        self.checks.append(Check(http.method, http.path, headers, body))
+        context = dict(request.attributes.context_extensions)
+        self.checks.append(Check(http.method, http.path, headers, body, context))
         if headers.get("authorization") == GOOD_TOKEN:
             allowed = external_auth_pb2.CheckResponse(
                 status=status_pb2.Status(code=code_pb2.OK),

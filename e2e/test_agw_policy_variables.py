@@ -1,14 +1,16 @@
-"""End to end: the CEL variables ``backend`` and ``extauthz`` of AgentgatewayPolicy expressions.
+"""End to end: the CEL variables ``backend`` and ``extauthz`` of AgentgatewayPolicy expressions,
+and the gRPC ext_authz context extensions.
 
 Covers, on the agw proxy, a route split over two Services whose transformation writes
 ``backend.name`` and ``backend.type`` (each request names the Service that answered it),
 a CEL authorization rule on ``backend.name`` refusing one of the two shares (the backend is
 picked before policies run), and the transformation reading ``extauthz`` (the dynamic
 metadata of a real gRPC ext_authz service's OK answer; the transformation runs after
-ext_authz). On Envoy, which has neither agw's CEL transformation nor these variables in its
-RBAC conditions, the status names the fields only the agw proxy enforces (a policy of nothing
-else is not Accepted), and ext_authz still decides. Leaves out access logs, span attributes
-and metric labels reading these variables (tests/dataplane/test_cel_variables.py).
+ext_authz); on both planes, the policy's context extensions reaching the service. On Envoy,
+which has neither agw's CEL transformation nor these variables in its RBAC conditions, the
+status names the fields only the agw proxy enforces (a policy of nothing else is not
+Accepted), and ext_authz still decides. Leaves out access logs, span attributes and metric
+labels reading these variables (tests/dataplane/test_cel_variables.py).
 """
 
 from __future__ import annotations
@@ -115,7 +117,10 @@ def test_transformation_sees_ext_authz_metadata(scenario: Scenario, grpc_authz: 
         _policy(
             name,
             {
-                "extAuth": {"backendRef": m.backend("vars-authz"), "grpc": {}},
+                "extAuth": {
+                    "backendRef": m.backend("vars-authz"),
+                    "grpc": {"contextExtensions": {"tenant": "acme"}},
+                },
                 "transformation": {
                     "request": {
                         "set": [
@@ -128,10 +133,13 @@ def test_transformation_sees_ext_authz_metadata(scenario: Scenario, grpc_authz: 
         ),
     )
     scenario.eventually_status(host, "/", 403)
+    allowed = scenario.get(host, "/", headers=GOOD)
+    assert allowed.status_code == 200
+    # Both planes send the policy's context extensions in the CheckRequest.
+    assert grpc_authz.checks[-1].context == {"tenant": "acme"}
     if scenario.gw.dataplane == "envoy":
         assert f"{NOT_ON_ENVOY}: traffic.transformation" in _accepted(scenario, name)["message"]
-        assert scenario.get(host, "/", headers=GOOD).status_code == 200
         return
-    seen = scenario.get(host, "/", headers=GOOD).json()["headers"]
+    seen = allowed.json()["headers"]
     assert seen["x-authz-user"] == GRPC_METADATA["user"]
     assert seen["x-authz-groups"] == "dev,ops"

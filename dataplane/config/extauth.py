@@ -112,13 +112,14 @@ def _matchers(matcher: Any, path: str) -> tuple[BytesPredicate, ...]:
     return tuple(compile_string_match(pattern, path) for pattern in matcher.patterns)
 
 
-def compile_ext_authz_per_route(packed: Any, path: str) -> bool:
-    """True when the route turns the filter on, False when it turns it off."""
+def compile_ext_authz_per_route(packed: Any, path: str) -> tuple[bool, tuple[tuple[str, str], ...]]:
+    """Whether the route turns the filter on (or off), and the context extensions it sends."""
     per_route = ext_authz_pb2.ExtAuthzPerRoute()
     if not packed.Unpack(per_route):
         raise UnsupportedValue(f"{path}.type_url", packed.type_url)
     check_fields(per_route, "ExtAuthzPerRoute")
-    return not per_route.disabled
+    extensions = per_route.check_settings.context_extensions
+    return not per_route.disabled, tuple(sorted(extensions.items()))
 
 
 def is_ext_authz_per_route(packed: Any) -> bool:

@@ -157,11 +157,11 @@ def _compile_route(
             if STATEFUL_SESSION_FILTER in per_filter
             else None
         )
-        ext_authz = tuple(
+        ext_authz_settings = [
             (name, compile_ext_authz_per_route(config, f"{path_name}[{name}]"))
             for name, config in sorted(per_filter.items())
             if is_ext_authz_per_route(config)
-        )
+        ]
         entry = RouteEntry(
             name=route.name,
             path=path,
@@ -171,7 +171,8 @@ def _compile_route(
             response_ops=response_ops,
             fault=fault,
             cors=cors,
-            ext_authz=ext_authz,
+            ext_authz=tuple((name, on) for name, (on, _) in ext_authz_settings),
+            ext_authz_context=tuple((name, ext) for name, (_, ext) in ext_authz_settings if ext),
             session=session,
             auth=compile_route_auth(per_filter, path_name),
             traffic=compile_route_traffic(per_filter, path_name),

@@ -152,6 +152,8 @@ class RouteEntry:
     cors: CorsPolicy | None = None
     # ext_authz filters this route turns on (True) or off (False), by filter name.
     ext_authz: tuple[tuple[str, bool], ...] = ()
+    # The context extensions this route sends each gRPC ext_authz filter, by filter name.
+    ext_authz_context: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
     # Stateful session (cookie or header): requests of a session stick to one endpoint.
     session: SessionConfig | None = None
     # AgentgatewayPolicy local rate limit, CSRF and buffer limit (dataplane.traffic).

@@ -94,7 +94,11 @@ EXT_AUTHZ_SUPPORT = (
         (_f("max_request_bytes"), _f("allow_partial_message", "false: a longer body answers 413")),
     ),
     MessageSupport(_AUTHZ + "ExtAuthzPerRoute", (_f("disabled"), _f("check_settings"))),
-    MessageSupport(_AUTHZ + "CheckSettings", (), "empty: turns the filter on for the route"),
+    MessageSupport(
+        _AUTHZ + "CheckSettings",
+        (_f("context_extensions"),),
+        "turns the filter on for the route, with the context extensions it sends",
+    ),
 )
 
 _RL = "envoy.extensions.filters.http.ratelimit.v3."

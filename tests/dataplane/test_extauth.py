@@ -2,14 +2,14 @@
 services (the e2e ones, in threads).
 
 Covers a filter disabled by default and turned on per route (other routes are not checked),
-gRPC allow (headers added upstream) and deny (the service's status and body), only
-``allowed_headers`` reaching a gRPC service, the HTTP service's path prefix, its allowed and
-always-sent headers, its denial relayed as written and its allowed response headers copied
-upstream, failing closed with 403 when the service is unreachable, a body cut to
-``max_request_bytes`` (or 413 without ``allow_partial_message``) with the whole body still
-forwarded, the body of a request held during the check, HTTP/2 clients, and the NACK of fields
-not implemented. Leaves out TLS to the auth service (test_policy_service_tls.py) and several
-filters on one route.
+gRPC allow (headers added upstream) and deny (the service's status and body), the route's
+context extensions in the gRPC CheckRequest, only ``allowed_headers`` reaching a gRPC
+service, the HTTP service's path prefix, its allowed and always-sent headers, its denial
+relayed as written and its allowed response headers copied upstream, failing closed with 403
+when the service is unreachable, a body cut to ``max_request_bytes`` (or 413 without
+``allow_partial_message``) with the whole body still forwarded, the body of a request held
+during the check, HTTP/2 clients, and the NACK of fields not implemented. Leaves out TLS to
+the auth service (test_policy_service_tls.py) and several filters on one route.
 """
 
 from __future__ import annotations
@@ -148,6 +148,23 @@ async def test_grpc_allows_denies_and_checks_only_its_routes(
     assert open_route.status == 200
     assert len(grpc_authz.checks) == before + 2
     assert len(web.received) == 2
+
+
+async def test_grpc_check_carries_the_routes_context_extensions(
+    proxy: Proxy, backends: Backends, grpc_authz: GrpcAuthz
+) -> None:
+    web = await backends("web")
+    config = resources(grpc_filter(), web, (AUTH_HOST, grpc_authz.port))
+    protected = config.route_configs["rc"].virtual_hosts[0].routes[0]
+    settings = ext_authz_pb2.CheckSettings(context_extensions={"tenant": "a", "tier": "gold"})
+    protected.typed_per_filter_config[FILTER].Pack(
+        ext_authz_pb2.ExtAuthzPerRoute(check_settings=settings)
+    )
+    await proxy.apply(compile_config(config, "1"))
+    address = proxy.address_of("l")
+    assert address is not None
+    assert (await fetch(*address, request_bytes("GET", "/private", headers=GOOD))).status == 200
+    assert grpc_authz.checks[-1].context == {"tenant": "a", "tier": "gold"}
 
 
 async def test_http_service_path_headers_and_denial(

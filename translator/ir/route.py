@@ -196,6 +196,8 @@ class ExtAuth:
     # Let requests through when the service cannot be reached or errs (AgentgatewayPolicy
     # failureMode FailOpen); GEP-1494's filter always fails closed.
     failure_mode_allow: bool = False
+    # Sent in the gRPC CheckRequest's context_extensions (routes' CheckSettings), sorted.
+    context_extensions: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

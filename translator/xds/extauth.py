@@ -60,9 +60,11 @@ def build_ext_authz_filter(ext_auth: ExtAuth) -> Message:
     return hcm_pb2.HttpFilter(name=ext_auth.name, typed_config=pack(config), disabled=True)
 
 
-def build_ext_authz_per_route() -> Message:
-    """Turns a disabled ext_authz filter on for one route; the filter holds the settings."""
-    return pack(ext_authz_pb2.ExtAuthzPerRoute(check_settings=ext_authz_pb2.CheckSettings()))
+def build_ext_authz_per_route(ext_auth: ExtAuth) -> Message:
+    """Turns a disabled ext_authz filter on for one route; the filter holds the settings but
+    the context extensions, which Envoy takes only per route."""
+    settings = ext_authz_pb2.CheckSettings(context_extensions=dict(ext_auth.context_extensions))
+    return pack(ext_authz_pb2.ExtAuthzPerRoute(check_settings=settings))
 
 
 def _http_service(ext_auth: ExtAuth) -> Message:

@@ -234,7 +234,9 @@ def build_route(
     if route.cors is not None:
         built.typed_per_filter_config[CORS_FILTER].CopyFrom(pack(build_cors_policy(route.cors)))
     if route.ext_auth is not None:
-        built.typed_per_filter_config[route.ext_auth.name].CopyFrom(build_ext_authz_per_route())
+        built.typed_per_filter_config[route.ext_auth.name].CopyFrom(
+            build_ext_authz_per_route(route.ext_auth)
+        )
     if isinstance(route.action, ForwardAction) and route.action.session is not None:
         built.typed_per_filter_config[STATEFUL_SESSION_FILTER].CopyFrom(
             build_session_per_route(route.action.session)

@@ -22,7 +22,6 @@ NOT_ENFORCED: frozenset[str] = frozenset()
 # Parts of enforced fields that are not enforced yet: "section.field" -> its JSON keys
 # (dotted for nested keys).
 NOT_ENFORCED_PARTS: dict[str, tuple[str, ...]] = {
-    "traffic.extAuth": ("grpc.contextExtensions",),
     # Envoy has no setting for the largest frame.
     "frontend.http": ("http2FrameSize",),
 }

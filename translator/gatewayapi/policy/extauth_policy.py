@@ -102,6 +102,9 @@ class _Builder:
             ),
             "max_body_bytes": spec.get("forwardBody", {}).get("maxSize"),
             "failure_mode_allow": spec.get("failureMode", "FailClosed") == "FailOpen",
+            "context_extensions": tuple(
+                sorted((spec.get("grpc") or {}).get("contextExtensions", {}).items())
+            ),
         }
         digest = hashlib.sha256(repr((protocol.value, sorted(settings.items()))).encode())
         return ir.ExtAuth(
