@@ -56,6 +56,7 @@ class HttpChain:
                 max_concurrent_streams=options.max_concurrent_streams,
                 stream_window=options.stream_window,
                 connection_window=options.connection_window,
+                max_frame_size=options.max_frame_size,
                 # HPACK counts 32 bytes per field on top of its name and value.
                 max_header_list_size=settings.max_request_headers_bytes
                 + 32 * settings.max_headers_count,

@@ -5,7 +5,8 @@ header is served and the access log names the header's client address; a client 
 is disconnected), and GEP-3155 backend mutual TLS: a Gateway's spec.tls.backend
 clientCertificateRef with a BackendTLSPolicy to a backend that requires client certificates
 from its own CA (200 with the certificate; a 5xx that is not 504 from a Gateway whose
-certificate that CA did not sign). Leaves out the parser's edge cases and the optional mode
+certificate that CA did not sign); the frontend's http2FrameSize advertised, and a 30,000-byte
+HTTP/2 DATA frame accepted. Leaves out the parser's edge cases and the optional mode
 (tests/dataplane/test_policy_conn2.py).
 """
 
@@ -16,6 +17,8 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import h2.config
+import h2.connection
 import pytest
 import trustme
 
@@ -35,6 +38,7 @@ from e2e.test_routing import route, to
 from e2e.test_tls_policies import config_map
 
 MTLS_BACKEND = ("127.0.66.11", 9443)
+DEFAULT_FRAME_SIZE = 16384
 BACKEND_NAME = "mtls.conn2.internal"
 PORT = 8080
 
@@ -204,3 +208,55 @@ def test_backend_auth_sets_the_authorization_header(scenario: Scenario) -> None:
 
     eventually(lambda: seen(keyed, "Bearer fixed"), what="the fixed key sent to the backend")
     eventually(lambda: seen(secret, "Bearer from-secret"), what="the Secret's key sent")
+
+
+def h2_post_with_large_frame(address: str, host: str, size: int) -> tuple[int, set[str]]:
+    """Over cleartext HTTP/2, POST a body in one DATA frame of ``size`` bytes; the frame size
+    the gateway advertised, and the events that followed."""
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    client.initiate_connection()
+    names: set[str] = set()
+    with socket.create_connection((address, PORT), timeout=5) as sock:
+        sock.sendall(client.data_to_send())
+        # The gateway's SETTINGS come first; one read normally holds them.
+        for _ in range(10):
+            client.receive_data(sock.recv(65536))
+            if client.remote_settings.max_frame_size != DEFAULT_FRAME_SIZE:
+                break
+        sock.sendall(client.data_to_send())
+        advertised = client.remote_settings.max_frame_size
+        headers = [(":method", "POST"), (":path", "/"), (":scheme", "http")]
+        client.send_headers(1, [*headers, (":authority", host)])
+        frame = size.to_bytes(3, "big") + bytes((0x0, 0x1)) + (1).to_bytes(4, "big")
+        sock.sendall(client.data_to_send() + frame + b"x" * size)
+        for _ in range(100):
+            try:
+                chunk = sock.recv(65536)
+            except (TimeoutError, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            names |= {type(event).__name__ for event in client.receive_data(chunk)}
+            sock.sendall(client.data_to_send())
+            if names & {"StreamEnded", "ConnectionTerminated", "StreamReset"}:
+                break
+    return advertised, names
+
+
+def test_http2_frame_size(scenario: Scenario) -> None:
+    name, host = "conn2-frame", "frame.conn2.example.com"
+    scenario.apply(
+        name,
+        m.gateway(name, NAMESPACE, [m.http_listener("http", PORT)]),
+        route(name, host, [to("echo-2")], [{"name": name}]),
+        policy(name, gateway_target(name), frontend={"http": {"http2FrameSize": 65536}}),
+    )
+    scenario.gw.wait_condition("Gateway", NAMESPACE, name, "Programmed")
+    address = scenario.gw.address_of(NAMESPACE, name)
+
+    def served() -> tuple[int, set[str]] | None:
+        found = h2_post_with_large_frame(address, host, 30_000)
+        return found if "StreamEnded" in found[1] else None
+
+    advertised, _ = eventually(served, what="a 30,000-byte HTTP/2 frame accepted")
+    assert advertised == 65536

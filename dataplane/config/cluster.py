@@ -26,6 +26,10 @@ HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 DEFAULT_MAX_STREAMS = 1024
 DEFAULT_STREAM_WINDOW = 256 * 1024
 DEFAULT_CONNECTION_WINDOW = 1024 * 1024
+# RFC 9113: SETTINGS_MAX_FRAME_SIZE's identifier, and the range of its value.
+SETTINGS_MAX_FRAME_SIZE = 0x5
+MIN_MAX_FRAME_SIZE = 16384
+MAX_MAX_FRAME_SIZE = 16777215
 _SERVING = frozenset({0, 1})  # UNKNOWN, HEALTHY; DEGRADED (5) serves too, below.
 _DEGRADED = 5
 
@@ -93,6 +97,8 @@ class Http2Options:
     max_concurrent_streams: int = DEFAULT_MAX_STREAMS
     stream_window: int = DEFAULT_STREAM_WINDOW
     connection_window: int = DEFAULT_CONNECTION_WINDOW
+    # The largest frame payload accepted (RFC 9113's default unless custom SETTINGS raise it).
+    max_frame_size: int = MIN_MAX_FRAME_SIZE
     # connection_keepalive (seconds): PING after this much silence, close unanswered after.
     keepalive_interval: float | None = None
     keepalive_timeout: float | None = None
@@ -109,12 +115,28 @@ def http2_options(options: Any, defaults: Http2Options) -> Http2Options:
         max_concurrent_streams=value("max_concurrent_streams", defaults.max_concurrent_streams),
         stream_window=value("initial_stream_window_size", defaults.stream_window),
         connection_window=value("initial_connection_window_size", defaults.connection_window),
+        max_frame_size=_max_frame_size(options.custom_settings_parameters, defaults),
         keepalive_interval=(
             seconds(keepalive.interval) if keepalive and keepalive.HasField("interval") else None
         ),
         # Envoy's default: 20 s for a PING's answer.
         keepalive_timeout=seconds(keepalive.timeout) if keepalive else None,
     )
+
+
+def _max_frame_size(parameters: Any, defaults: Http2Options) -> int:
+    """``custom_settings_parameters``: only SETTINGS_MAX_FRAME_SIZE, which Envoy sends and
+    honours although it has no named field for it."""
+    size = defaults.max_frame_size
+    for parameter in parameters:
+        identifier, value = parameter.identifier.value, parameter.value.value
+        if identifier != SETTINGS_MAX_FRAME_SIZE:
+            where = "Http2ProtocolOptions.custom_settings_parameters.identifier"
+            raise UnsupportedValue(where, identifier)
+        if not MIN_MAX_FRAME_SIZE <= value <= MAX_MAX_FRAME_SIZE:
+            raise InvalidConfig(f"SETTINGS_MAX_FRAME_SIZE {value} is outside RFC 9113's range")
+        size = value
+    return size
 
 
 def compile_cluster(cluster: Any, assignment: Any | None) -> ClusterConfig:
@@ -207,6 +229,10 @@ def _upstream_http2(extensions: Any, where: str) -> Http2Options | None:
             if explicit.http2_protocol_options.HasField("connection_keepalive"):
                 raise UnsupportedField(
                     "Http2ProtocolOptions.connection_keepalive (upstream)", where
+                )
+            if explicit.http2_protocol_options.custom_settings_parameters:
+                raise UnsupportedField(
+                    "Http2ProtocolOptions.custom_settings_parameters (upstream)", where
                 )
             result = http2_options(explicit.http2_protocol_options, Http2Options())
         elif explicit.http_protocol_options.ListFields():

@@ -481,6 +481,10 @@ SUPPORTED_API: tuple[MessageSupport, ...] = (
             _f("initial_stream_window_size", "default 256 KiB"),
             _f("initial_connection_window_size", "default 1 MiB"),
             _f("connection_keepalive", "client connections only (PING when idle)"),
+            _f(
+                "custom_settings_parameters",
+                "SETTINGS_MAX_FRAME_SIZE (0x5) only, on connection managers",
+            ),
         ),
         "on connection managers (downstream) and in a cluster's HttpProtocolOptions (upstream)",
     ),

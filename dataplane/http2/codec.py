@@ -36,6 +36,7 @@ class CodecSettings:
     stream_window: int = 256 * 1024
     connection_window: int = 1024 * 1024
     max_header_list_size: int = 64 * 1024
+    max_frame_size: int = f.DEFAULT_MAX_FRAME
 
 
 DEFAULT_CODEC_SETTINGS = CodecSettings()
@@ -98,6 +99,8 @@ class Http2Codec(ControlFrames):
             values[Setting.ENABLE_PUSH] = 0
         else:
             values[Setting.MAX_CONCURRENT_STREAMS] = settings.max_concurrent_streams
+        if settings.max_frame_size != f.DEFAULT_MAX_FRAME:
+            values[Setting.MAX_FRAME_SIZE] = settings.max_frame_size
         parts = [f.PREFACE] if self.client_side else []
         parts.append(f.settings_frame(values))
         if settings.connection_window > f.DEFAULT_WINDOW:
@@ -131,10 +134,11 @@ class Http2Codec(ControlFrames):
         """Handle every complete frame from ``pos``; return where the incomplete rest starts."""
         end = len(data)
         dispatch = self._dispatch
+        max_frame = self.settings.max_frame_size
         while end - pos >= 9 and not self.closed:
             high, low, kind, flags, stream_id = _unpack_header(data, pos)
             length = high << 16 | low
-            if length > f.DEFAULT_MAX_FRAME:
+            if length > max_frame:
                 raise ConnectionFailed(ErrorCode.FRAME_SIZE_ERROR, f"a frame of {length} bytes")
             start = pos + 9
             if end - start < length:

@@ -9,7 +9,10 @@ misplaced or configured beyond what the proxy does, and a listener requiring the
 or v2 client is served and the header's source is the client the backend and access log see,
 before TLS too; a client without it is disconnected unless the mode is optional. Keepalive:
 the sans-IO timer, the golden case compiling, an upstream keepalive NACKed, and a silent HTTP/2
-client pinged and then disconnected. Leaves out Envoy (e2e/test_agw_policy_conn2.py).
+client pinged and then disconnected. HTTP/2 frame size (``custom_settings_parameters``
+SETTINGS_MAX_FRAME_SIZE): advertised, a 30,000-byte DATA frame accepted with it and a
+connection error without it, other parameters and out-of-range sizes NACKed. Leaves out Envoy
+(e2e/test_agw_policy_conn2.py; the translator's golden case is validated by Envoy).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import json
 import ssl
 from typing import Any
 
+import h2.config
+import h2.connection
 import pytest
 import trustme
 from envoy.config.listener.v3 import listener_components_pb2
@@ -293,3 +298,78 @@ def _has_ping(data: bytes) -> bool:
             return True
         offset += 9 + length
     return False
+
+
+def test_frame_size_case_compiles() -> None:
+    listener = translated("agwpolicy-conn2-http2-keepalive").listeners["default/gw/80"]
+    assert listener.filter_chains[0].http.http2.max_frame_size == 32768
+
+
+@pytest.mark.parametrize(
+    ("identifier", "value", "reason"),
+    [(0x4, 65535, "custom_settings_parameters"), (0x5, 1024, "MAX_FRAME_SIZE 1024")],
+)
+def test_other_custom_settings_are_nacked(identifier: int, value: int, reason: str) -> None:
+    custom = {
+        "custom_settings_parameters": [
+            {"identifier": {"value": identifier}, "value": {"value": value}}
+        ]
+    }
+    listener = r.listener("l", PROXY_HOST, 0, "rc", http2_protocol_options=custom)
+    with pytest.raises(ConfigRejected, match=reason):
+        r.compiled([listener], [r.route_config("rc", r.vhost("v", ["*"]))])
+
+
+@pytest.mark.parametrize(("frame_size", "accepted"), [(None, False), (65536, True)])
+async def test_frames_up_to_the_advertised_size_are_accepted(
+    proxy: Proxy, backends: Backends, frame_size: int | None, accepted: bool
+) -> None:
+    backend = await backends("web")
+    custom = (
+        {
+            "custom_settings_parameters": [
+                {"identifier": {"value": 0x5}, "value": {"value": frame_size}}
+            ]
+        }
+        if frame_size
+        else {}
+    )
+    listener = r.listener("l", PROXY_HOST, 0, "rc", http2_protocol_options=custom)
+    address = await serve(proxy, backend, listener)
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    client.initiate_connection()
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(*address), 5)
+    try:
+        writer.write(client.data_to_send())
+        async with asyncio.timeout(5):
+            while client.remote_settings.max_frame_size == 16384 and frame_size:
+                client.receive_data(await reader.read(65536))
+            writer.write(client.data_to_send())
+            advertised = client.remote_settings.max_frame_size
+            assert advertised == (frame_size or 16384)
+            headers = [(":method", "POST"), (":path", "/"), (":scheme", "http")]
+            client.send_headers(1, [*headers, (":authority", "h")])
+            # One DATA frame of 30,000 bytes, past RFC 9113's default of 16,384.
+            body = b"x" * 30_000
+            writer.write(client.data_to_send() + _data_frame(1, body))
+            events: list[object] = []
+            while not any(type(e).__name__ in _ENDINGS for e in events):
+                chunk = await reader.read(65536)
+                if not chunk:
+                    break
+                events += client.receive_data(chunk)
+                writer.write(client.data_to_send())
+    finally:
+        writer.close()
+    names = {type(e).__name__ for e in events}
+    assert ("StreamEnded" in names) is accepted
+    assert ("ConnectionTerminated" in names) is not accepted
+
+
+_ENDINGS = {"StreamEnded", "ConnectionTerminated", "StreamReset"}
+
+
+def _data_frame(stream_id: int, payload: bytes) -> bytes:
+    """A DATA frame ending the stream, written by hand: the client library would split it."""
+    header = len(payload).to_bytes(3, "big") + bytes((0x0, 0x1)) + stream_id.to_bytes(4, "big")
+    return header + payload

@@ -41,6 +41,8 @@ class DownstreamHttp:
     idle_timeout_seconds: float | None = None
     http2_stream_window: int | None = None
     http2_connection_window: int | None = None
+    # The largest HTTP/2 frame payload the gateway accepts (SETTINGS_MAX_FRAME_SIZE).
+    http2_frame_size: int | None = None
     # HTTP/2 PING keepalive: after this much silence, and how long its answer may take.
     http2_keepalive_interval_seconds: float | None = None
     http2_keepalive_timeout_seconds: float | None = None

@@ -39,6 +39,8 @@ _MIN_WINDOW = 65535
 _MAX_WINDOW = 2147483647
 _MAX_HEADERS_KB = 8192
 _KEEPALIVE_TIMEOUT = 20.0
+# RFC 9113's identifier of the largest frame payload a peer accepts.
+SETTINGS_MAX_FRAME_SIZE = 0x5
 # Linux socket option numbers (both data planes run on Linux): SOL_SOCKET/SO_KEEPALIVE and
 # IPPROTO_TCP/TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT.
 _SOL_SOCKET, _SO_KEEPALIVE = 1, 9
@@ -116,6 +118,11 @@ def _apply_http(manager: Any, http: DownstreamHttp) -> None:
         http2.initial_stream_window_size.value = _window(http.http2_stream_window)
     if http.http2_connection_window is not None:
         http2.initial_connection_window_size.value = _window(http.http2_connection_window)
+    if http.http2_frame_size is not None:
+        # Envoy has no named field for it; it sends (and honours) custom SETTINGS parameters.
+        parameter = http2.custom_settings_parameters.add()
+        parameter.identifier.value = SETTINGS_MAX_FRAME_SIZE
+        parameter.value.value = http.http2_frame_size
     interval = http.http2_keepalive_interval_seconds
     if interval is not None:
         http2.connection_keepalive.interval.CopyFrom(duration(interval))

@@ -21,10 +21,7 @@ NOT_ENFORCED: frozenset[str] = frozenset()
 
 # Parts of enforced fields that are not enforced yet: "section.field" -> its JSON keys
 # (dotted for nested keys).
-NOT_ENFORCED_PARTS: dict[str, tuple[str, ...]] = {
-    # Envoy has no setting for the largest frame.
-    "frontend.http": ("http2FrameSize",),
-}
+NOT_ENFORCED_PARTS: dict[str, tuple[str, ...]] = {}
 # Values of enforced fields' settings that are not enforced yet: (path, JSON key, value).
 NOT_ENFORCED_VALUES: tuple[tuple[str, str, str], ...] = ()
 # Parts of list items not enforced yet: (path, list key, key path within an item).

@@ -84,6 +84,7 @@ def _http(settings: dict[str, Any]) -> DownstreamHttp:
         idle_timeout_seconds=parse_duration(idle) if idle is not None else None,
         http2_stream_window=settings.get("http2WindowSize"),
         http2_connection_window=settings.get("http2ConnectionWindowSize"),
+        http2_frame_size=settings.get("http2FrameSize"),
         http2_keepalive_interval_seconds=_seconds(settings.get("http2KeepaliveInterval")),
         http2_keepalive_timeout_seconds=_seconds(settings.get("http2KeepaliveTimeout")),
     )
