@@ -6,15 +6,17 @@ Covers, on the agw proxy, a route split over two Services whose transformation w
 a CEL authorization rule on ``backend.name`` refusing one of the two shares (the backend is
 picked before policies run), and the transformation reading ``extauthz`` (the dynamic
 metadata of a real gRPC ext_authz service's OK answer; the transformation runs after
-ext_authz); on both planes, the policy's context extensions reaching the service. On Envoy,
-which has neither agw's CEL transformation nor these variables in its RBAC conditions, the
-status names the fields only the agw proxy enforces (a policy of nothing else is not
-Accepted), and ext_authz still decides. Leaves out access logs, span attributes and metric
-labels reading these variables (tests/dataplane/test_cel_variables.py).
+ext_authz). On both planes: the policy's context extensions reaching the service, and an
+access-log field reading ``extauthz`` (on Envoy, rewritten to ext_authz's dynamic metadata).
+On Envoy, which has neither agw's CEL transformation nor these variables in its RBAC
+conditions, the status names the fields only the agw proxy enforces (a policy of nothing else
+is not Accepted), and ext_authz still decides. Leaves out span attributes and metric labels
+reading these variables (tests/dataplane/test_cel_variables.py).
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,9 +26,11 @@ from e2e import manifests as m
 from e2e.authz import GOOD_TOKEN, GRPC_METADATA, GrpcAuthz
 from e2e.conftest import BACKENDS, NAMESPACE, Scenario
 from e2e.harness import eventually
+from e2e.test_agw_policy_conn import logged_lines
 from e2e.test_routing import route
 
 AUTHZ_HOST = "127.0.68.1"
+LOG_PORT = 8080
 GOOD = {"authorization": GOOD_TOKEN}
 NOT_ON_ENVOY = "only by the agw proxy"
 
@@ -143,3 +147,43 @@ def test_transformation_sees_ext_authz_metadata(scenario: Scenario, grpc_authz: 
     seen = allowed.json()["headers"]
     assert seen["x-authz-user"] == GRPC_METADATA["user"]
     assert seen["x-authz-groups"] == "dev,ops"
+
+
+def test_access_log_reads_ext_authz_metadata(scenario: Scenario, grpc_authz: GrpcAuthz) -> None:
+    """On both planes: on Envoy, ``extauthz`` is rewritten to the ext_authz filter's dynamic
+    metadata."""
+    name = "vars-log"
+    host = f"{name}.example.com"
+    scenario.apply(
+        name,
+        m.gateway(name, NAMESPACE, [m.http_listener("http", LOG_PORT)]),
+        *m.service("vars-log-authz", NAMESPACE, [f"{AUTHZ_HOST}:{grpc_authz.port}"]),
+        route(name, host, [_split("echo-3")], [{"name": name}]),
+        _policy(name, {"extAuth": {"backendRef": m.backend("vars-log-authz"), "grpc": {}}}),
+        m.agw_policy(
+            f"{name}-frontend",
+            NAMESPACE,
+            m.policy_target("Gateway", name),
+            frontend={
+                "accessLog": {
+                    "attributes": {
+                        "add": [
+                            {"name": "marker", "expression": 'request.headers["x-marker"]'},
+                            {"name": "authz_user", "expression": "extauthz.user"},
+                        ]
+                    }
+                }
+            },
+        ),
+    )
+    scenario.gw.wait_condition("Gateway", NAMESPACE, name, "Programmed")
+    run = uuid.uuid4().hex
+    pid = scenario.gw.process.pid
+
+    def logged() -> list[dict[str, Any]] | None:
+        headers = {**GOOD, "x-marker": run}
+        scenario.get(host, "/", gateway=name, port=LOG_PORT, headers=headers)
+        return logged_lines(pid, name, run) or None
+
+    lines = eventually(logged, what="an access-log line of an allowed request")
+    assert {line["authz_user"] for line in lines} == {GRPC_METADATA["user"]}

@@ -26,6 +26,10 @@ from translator.xds.cel_print import envoy_cel_text
             "jwt.sub",
             'metadata.filter_metadata["envoy.filters.http.jwt_authn"]["jwt_payload"].sub',
         ),
+        (
+            "extauthz.groups",
+            'metadata.filter_metadata["envoy.filters.http.ext_authz"].groups',
+        ),
         ("has(request.headers.x) ? 'a' : 'b'", '(has(request.headers.x) ? "a" : "b")'),
         ("!(request.method in ['GET', 'HEAD'])", '!((request.method in ["GET", "HEAD"]))'),
         ("-size(request.path) + 2 * 3", "(-(size(request.url_path)) + (2 * 3))"),

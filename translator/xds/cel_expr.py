@@ -19,6 +19,9 @@ source/destination    source/destination.port (Envoy's ``address`` includes the 
 .port                 the same value, so ``address`` is not converted)
 jwt                   metadata.filter_metadata["envoy.filters.http.jwt_authn"]["jwt_payload"]
                       (jwt_authn writes the payload there: ``payload_in_metadata``)
+extauthz              metadata.filter_metadata["envoy.filters.http.ext_authz"] (ext_authz
+                      writes an OK answer's dynamic metadata there, whatever the filter's
+                      name, and adds ``ext_authz_duration``)
 ====================  =====================================================================
 
 Anything else (macros, other variables and fields, other functions) raises ``NotExpressible``
@@ -41,6 +44,9 @@ from cel.values import UInt
 # Where Envoy's jwt_authn filter puts a verified token's payload (``payload_in_metadata``).
 JWT_METADATA_NAMESPACE = "envoy.filters.http.jwt_authn"
 JWT_PAYLOAD_KEY = "jwt_payload"
+# Where Envoy's ext_authz filter puts the dynamic metadata of an allowing answer (measured
+# with Envoy 1.40: this namespace, not the filter's configured name).
+EXT_AUTHZ_METADATA_NAMESPACE = "envoy.filters.http.ext_authz"
 
 _Node = Tree[Token]
 _OPERATORS = {
@@ -60,6 +66,8 @@ _OPERATORS = {
     "multiplication_mod": "_%_",
 }
 _METHODS = frozenset({"startsWith", "endsWith", "contains", "matches", "size"})
+# agw variables that are a filter's dynamic metadata in Envoy.
+_METADATA_VARIABLES = frozenset({"jwt", "extauthz"})
 _FIELDS: dict[str, dict[str, str]] = {
     "request": {
         "method": "method",
@@ -156,19 +164,23 @@ class _Converter:
     def ident(self, node: _Node) -> Any:
         name = str(node.children[0])
         if name == "jwt":
-            return self.jwt_payload()
+            return self.call(
+                "_[_]", self.metadata(JWT_METADATA_NAMESPACE), self.const(JWT_PAYLOAD_KEY)
+            )
+        if name == "extauthz":
+            return self.metadata(EXT_AUTHZ_METADATA_NAMESPACE)
         raise NotExpressible(f"{name} on its own has no Envoy equivalent")
 
-    def jwt_payload(self) -> Any:
+    def metadata(self, namespace: str) -> Any:
+        """One filter's dynamic metadata."""
         metadata = self._expr(ident_expr=syntax_pb2.Expr.Ident(name="metadata"))
         filters = self.select(metadata, "filter_metadata")
-        namespace = self.call("_[_]", filters, self.const(JWT_METADATA_NAMESPACE))
-        return self.call("_[_]", namespace, self.const(JWT_PAYLOAD_KEY))
+        return self.call("_[_]", filters, self.const(namespace))
 
     def member_dot(self, node: _Node, test_only: bool = False) -> Any:
         target, field = _child(node, 0), str(node.children[1])
         variable = _variable(target)
-        if variable is not None and variable != "jwt":
+        if variable is not None and variable not in _METADATA_VARIABLES:
             attribute = _FIELDS.get(variable, {}).get(field)
             if attribute is None:
                 raise NotExpressible(f"{variable}.{field} has no Envoy attribute")

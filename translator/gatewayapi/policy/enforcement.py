@@ -129,7 +129,7 @@ ENVOY_CEL_SUBSET: dict[str, str] = {
     "frontend.tracing": "sampling given as constants, and attributes Envoy's CEL can compute",
     "frontend.accessLog": (
         "a filter and attributes Envoy's CEL can compute (request fields, `response.code` and "
-        "`headers`, `source`/`destination.port`, `jwt` claims)"
+        "`headers`, `source`/`destination.port`, `jwt` claims, `extauthz`)"
     ),
 }
 
