@@ -59,8 +59,16 @@ _FIELD_OF_KIND: dict[type[Resource], str] = {
 }
 
 
-_FIELD_NAMES: tuple[str, ...] = tuple(_FIELD_OF_KIND.values())
+FIELD_NAMES: tuple[str, ...] = tuple(_FIELD_OF_KIND.values())
 _FIELD_INDEX: dict[type[Resource], int] = {kind: i for i, kind in enumerate(_FIELD_OF_KIND)}
+
+
+def field_index(kind: type[Resource]) -> int:
+    """The position, in ``FIELD_NAMES``, of the field that holds ``kind``."""
+    index = _FIELD_INDEX.get(kind)
+    if index is None:
+        raise TypeError(f"a ResourceSet cannot hold {kind.__name__}")
+    return index
 
 
 @dataclass(frozen=True)
@@ -96,11 +104,11 @@ class ResourceSet:
                 raise TypeError(f"a ResourceSet cannot hold {type(item).__name__}")
             meta = item.metadata
             latest[(meta.namespace, meta.name, index)] = item
-        buckets: list[list[Resource]] = [[] for _ in _FIELD_NAMES]
+        buckets: list[list[Resource]] = [[] for _ in FIELD_NAMES]
         for key in sorted(latest):
             buckets[key[2]].append(latest[key])
         # The buckets hold exactly the kind each field declares (the table above says so).
-        return cls(**{name: tuple(b) for name, b in zip(_FIELD_NAMES, buckets, strict=True)})  # type: ignore[arg-type]
+        return cls(**{name: tuple(b) for name, b in zip(FIELD_NAMES, buckets, strict=True)})  # type: ignore[arg-type]
 
     def get(self, kind: type[T], namespace: str, name: str) -> T | None:
         """The object of this kind and key (namespace "" for cluster-scoped kinds), or None."""

@@ -23,6 +23,7 @@ class TranslationResult:
     # Keyed by "namespace/name" of the Gateway.
     ir: Mapping[str, GatewayIR]
     xds: Mapping[str, XdsResources]
+    # By object, in no particular order.
     statuses: Mapping[ObjectId, dict[str, Any]]
     # Per gateway: references that do not resolve inside its own resources. A gateway with
     # inconsistencies must not be published (the pipeline keeps its last good snapshot).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output == "statuses":
         output = [
             {"kind": key.kind, "namespace": key.namespace, "name": key.name, "status": status}
-            for key, status in result.statuses.items()
+            for key, status in sorted(result.statuses.items(), key=itemgetter(0))
         ]
     elif args.output == "ir":
         output = to_data(result.ir)

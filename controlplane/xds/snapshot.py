@@ -3,6 +3,8 @@
 A resource's hash covers its deterministic serialization, so an unchanged resource keeps its
 version across translations and control-plane restarts; delta xDS sends those hashes as
 per-resource versions, and both protocol flavours compare them to decide what changed.
+Resources come as messages, serialized here, or already serialized by the translator
+(translator.xds.encoded: large route configurations), taken as they are.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from types import MappingProxyType
 from google.protobuf.message import Message
 
 from controlplane.xds.errors import SnapshotTypeMismatch
+from translator.xds.encoded import EncodedMessages
 
 _TYPE_URL_PREFIX = "type.googleapis.com/"
 _EMPTY: Mapping[str, Resource] = MappingProxyType({})
@@ -30,14 +33,22 @@ class Resource:
     """One named resource as it goes on the wire: serialized once, versioned by content."""
 
     name: str
-    message: Message
     serialized: bytes
     version: str
 
     @classmethod
     def of(cls, name: str, message: Message) -> Resource:
-        serialized = message.SerializeToString(deterministic=True)
-        return cls(name, message, serialized, content_hash(serialized))
+        return cls.encoded(name, message.SerializeToString(deterministic=True))
+
+    @classmethod
+    def encoded(cls, name: str, serialized: bytes) -> Resource:
+        """From a message's deterministic serialization."""
+        return cls(name, serialized, content_hash(serialized))
+
+
+def _check_type(what: str, actual: str, expected: str) -> None:
+    if actual != expected:
+        raise SnapshotTypeMismatch(f"{what!r} is a {actual}, not a {expected}")
 
 
 def versions_digest(versions: Mapping[str, str]) -> str:
@@ -69,11 +80,16 @@ class Snapshot:
         frozen: dict[str, Mapping[str, Message]] = {}
         for type_url, by_name in self.resources.items():
             expected = type_url.removeprefix(_TYPE_URL_PREFIX)
+            if isinstance(by_name, EncodedMessages):
+                # Kept serialized by the translator: taken as they are, never parsed here.
+                _check_type(type_url, by_name.message_type.DESCRIPTOR.full_name, expected)
+                entries[type_url] = MappingProxyType(
+                    {name: Resource.encoded(name, by_name.encoded(name)) for name in by_name}
+                )
+                frozen[type_url] = by_name
+                continue
             for name, message in by_name.items():
-                if message.DESCRIPTOR.full_name != expected:
-                    raise SnapshotTypeMismatch(
-                        f"{name!r} is a {message.DESCRIPTOR.full_name}, not a {expected}"
-                    )
+                _check_type(name, message.DESCRIPTOR.full_name, expected)
             entries[type_url] = MappingProxyType(
                 {name: Resource.of(name, message) for name, message in by_name.items()}
             )

@@ -5,6 +5,7 @@ condition reason each). Leaves Envoy proto details to the xds golden cases."""
 
 from __future__ import annotations
 
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ def render_stage1(path: Path) -> str:
     result = translate_gateway_api(resources, options)
     statuses = [
         {"kind": key.kind, "namespace": key.namespace, "name": key.name, "status": status}
-        for key, status in result.statuses.items()
+        for key, status in sorted(result.statuses.items(), key=itemgetter(0))
     ]
     output: dict[str, Any] = {"statuses": statuses, "ir": to_data(result.gateways)}
     if problems:

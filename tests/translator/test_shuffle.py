@@ -5,6 +5,7 @@ documents. Does not cover duplicate objects (the loader's last-wins rule has its
 
 from __future__ import annotations
 
+from operator import itemgetter
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -37,7 +38,7 @@ def rendered(objects: list[object]) -> str:
         ResourceSet.from_objects(objects),
         TranslateOptions(gateway_addresses={"default/gw": "127.0.10.1"}),
     )  # type: ignore[arg-type]
-    statuses = [(str(k), v) for k, v in result.statuses.items()]
+    statuses = [(str(k), v) for k, v in sorted(result.statuses.items(), key=itemgetter(0))]
     xds = {k: resources_to_dicts(v) for k, v in result.xds.items()}
     return dump_yaml({"statuses": statuses, "ir": to_data(result.ir), "xds": xds})
 

@@ -4,64 +4,86 @@ One IR listener per port. Plain HTTP listeners on a port share one filter chain 
 RouteConfiguration; HTTPS listeners get a filter chain (by SNI) and a RouteConfiguration each.
 Within a RouteConfiguration there is one virtual host per hostname, holding every route that
 serves that hostname, sorted by Gateway API precedence. Listener isolation: a hostname's
-routes come only from the most specific listener on the port that covers it."""
+routes come only from the most specific listener on the port that covers it. ``Feed`` says,
+per listener, which route configuration its routes go to; the virtual hosts themselves are
+kept in a ``HostTable`` per route configuration, updated as routes come and go."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
 
 from translator import ir, naming
 from translator.gatewayapi.backend import Backends
-from translator.gatewayapi.extauth import ext_auths_of
 from translator.gatewayapi.gateway import GatewayState
-from translator.gatewayapi.httproute import TranslatedRoute, routes_for_listener
+from translator.gatewayapi.hosttable import HostTable
 from translator.gatewayapi.l4route import TranslatedL4Route
 from translator.gatewayapi.listener import Attachment, GatewayListener, most_specific_listener
-from translator.gatewayapi.session import session_kinds_of
-from translator.memo import IdentityMemo
 
 _SCHEME = {"HTTP": "http", "HTTPS": "https"}
 
 
-class RouteCache:
-    """IR routes per (route, port, scheme): a route attached to many listeners is built once,
-    and with a memo an unchanged route's IR routes are those of the run before."""
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """Where the routes attached to one listener go: the route configuration (by name) of the
+    listener's port or of the listener itself, and the listeners on that port, among which
+    the most specific one takes each hostname (listener isolation)."""
 
-    def __init__(
-        self,
-        translated: Mapping[int, TranslatedRoute],
-        memo: IdentityMemo[list[tuple[tuple[Any, ...], ir.Route]]] | None = None,
-    ) -> None:
-        self._translated = translated
-        self._memo = memo if memo is not None else IdentityMemo()
+    route_config: str
+    port: int
+    scheme: str
+    on_port: tuple[GatewayListener, ...]
 
-    def routes(self, route: Any, port: int, scheme: str) -> list[tuple[tuple[Any, ...], ir.Route]]:
-        translated = self._translated[id(route)]
-        found = self._memo.get(translated, (port, scheme))
-        if found is None:
-            found = routes_for_listener(translated, port, scheme)
-            self._memo.put(translated, found, (port, scheme))
-        return found
+    def takes(self, listener: GatewayListener, hostname: str) -> bool:
+        return most_specific_listener(self.on_port, hostname) is listener
 
 
-def build_gateway_ir(
-    state: GatewayState,
-    cache: RouteCache,
-    l4_routes: Mapping[int, TranslatedL4Route],
-    backends: Backends,
-) -> ir.GatewayIR:
-    assembler = _Assembler(state, cache, l4_routes)
+def listener_feeds(state: GatewayState) -> dict[int, Feed]:
+    """By index in ``state.listeners``: the route configuration each programmable HTTP or
+    HTTPS listener feeds (the one ``build_gateway_ir`` builds for it)."""
+    meta = state.gateway.metadata
+    position = {id(listener): index for index, listener in enumerate(state.listeners)}
+    feeds: dict[int, Feed] = {}
+    for (port, udp), on_port in _by_port(state).items():
+        protocol = on_port[0].protocol
+        if udp or protocol == "TCP":
+            continue
+        shared = tuple(on_port)
+        for listener in on_port:
+            if protocol == "HTTP":
+                name = naming.http_route_config(meta.namespace, meta.name, port)
+            elif listener.protocol == "HTTPS":
+                name = naming.https_route_config(meta.namespace, meta.name, port, listener.section)
+            else:
+                continue  # a TLS listener sharing the port: its routes are L4
+            feeds[position[id(listener)]] = Feed(name, port, _SCHEME[listener.protocol], shared)
+    return feeds
+
+
+def _by_port(state: GatewayState) -> dict[tuple[int, bool], list[GatewayListener]]:
+    """Programmable listeners by (port, is UDP), ports in order."""
     by_port: dict[tuple[int, bool], list[GatewayListener]] = defaultdict(list)
     for listener in state.listeners:
         if listener.programmable:
             by_port[(listener.port, listener.protocol == "UDP")].append(listener)
-    for port, udp in sorted(by_port):
-        assembler.add_port(port, udp, by_port[(port, udp)])
+    return {key: by_port[key] for key in sorted(by_port)}
+
+
+def build_gateway_ir(
+    state: GatewayState,
+    tables: Mapping[str, HostTable],
+    l4_routes: Mapping[int, TranslatedL4Route],
+    backends: Backends,
+) -> ir.GatewayIR:
+    """``tables``: the virtual hosts of each route configuration, by name (see
+    ``listener_feeds``); a route configuration without a table has no virtual hosts."""
+    assembler = _Assembler(state, tables, l4_routes)
+    for (port, udp), on_port in _by_port(state).items():
+        assembler.add_port(port, udp, on_port)
     meta = state.gateway.metadata
-    used = _used_clusters(assembler.route_configs, assembler.listeners)
+    used = _used_clusters(assembler.tables_used, assembler.listeners)
     clusters = [assembler.upstream(backends.clusters[name], backends) for name in sorted(used)]
     return ir.GatewayIR(
         namespace=meta.namespace,
@@ -77,14 +99,18 @@ class _Assembler:
     """Builds one Gateway's IR listeners port by port, collecting route configs and secrets."""
 
     def __init__(
-        self, state: GatewayState, cache: RouteCache, l4_routes: Mapping[int, TranslatedL4Route]
+        self,
+        state: GatewayState,
+        tables: Mapping[str, HostTable],
+        l4_routes: Mapping[int, TranslatedL4Route],
     ) -> None:
         self.state = state
         self.meta = state.gateway.metadata
-        self.cache = cache
+        self.tables = tables
         self.l4_routes = l4_routes
         self.listeners: list[ir.Listener] = []
         self.route_configs: list[ir.RouteConfig] = []
+        self.tables_used: list[HostTable] = []
         self.secrets: dict[str, ir.Secret] = {}
 
     def upstream(self, cluster: ir.Cluster, backends: Backends) -> ir.Cluster:
@@ -107,7 +133,7 @@ class _Assembler:
         if udp:
             chains = self._datagram_chains(port, on_port[0])
         elif protocol == "HTTP":
-            chains = [self._http_chain(port, on_port)]
+            chains = [self._http_chain(port)]
         elif protocol == "TCP":
             chains = self._stream_chains(port, on_port[0])
         else:
@@ -127,18 +153,23 @@ class _Assembler:
             )
         )
 
-    def _http_chain(self, port: int, on_port: list[GatewayListener]) -> ir.HttpFilterChain:
+    def _table(self, name: str) -> HostTable:
+        table = self.tables.get(name) or HostTable(name)
+        self.tables_used.append(table)
+        return table
+
+    def _http_chain(self, port: int) -> ir.HttpFilterChain:
         name = naming.http_route_config(self.meta.namespace, self.meta.name, port)
-        config = ir.RouteConfig(name, _virtual_hosts(name, on_port, on_port, self.cache))
-        self.route_configs.append(config)
+        table = self._table(name)
+        self.route_configs.append(ir.RouteConfig(name, table.virtual_hosts()))
         chain_name = naming.filter_chain(self.meta.namespace, self.meta.name, port)
         return ir.HttpFilterChain(
             chain_name,
             (),
             name,
-            cors=_uses_cors(config),
-            ext_auths=ext_auths_of(config),
-            session_kinds=session_kinds_of(config),
+            cors=table.uses_cors(),
+            ext_auths=table.ext_auths(),
+            session_kinds=table.session_kinds(),
         )
 
     def _sni_chains(self, port: int, on_port: list[GatewayListener]) -> list[ir.FilterChain]:
@@ -160,9 +191,9 @@ class _Assembler:
     ) -> ir.HttpFilterChain:
         ns, gw = self.meta.namespace, self.meta.name
         name = naming.https_route_config(ns, gw, port, listener.section)
-        hosts = _virtual_hosts(name, [listener], on_port, self.cache)
-        config = ir.RouteConfig(name, hosts + _misdirected_hosts(name, listener, on_port, hosts))
-        self.route_configs.append(config)
+        table = self._table(name)
+        hosts = table.virtual_hosts() + _misdirected_hosts(name, listener, on_port, table)
+        self.route_configs.append(ir.RouteConfig(name, hosts))
         server_names = (listener.hostname,) if listener.hostname else ()
         chain_name = naming.filter_chain(ns, gw, port, listener.section)
         tls = self._terminate(listener)
@@ -171,9 +202,9 @@ class _Assembler:
             server_names,
             name,
             tls,
-            _uses_cors(config),
-            ext_auths_of(config),
-            session_kinds_of(config),
+            table.uses_cors(),
+            table.ext_auths(),
+            table.session_kinds(),
         )
 
     def _terminate(
@@ -240,10 +271,6 @@ class _Assembler:
         return [ir.UdpFilterChain(chain_name, routes[0].backends, origin=routes[0].origin)]
 
 
-def _uses_cors(config: ir.RouteConfig) -> bool:
-    return any(route.cors is not None for host in config.virtual_hosts for route in host.routes)
-
-
 MISDIRECTED = ir.DirectResponseAction(
     421, "misdirected request: this connection's TLS name serves another listener\n"
 )
@@ -253,12 +280,11 @@ def _misdirected_hosts(
     route_config: str,
     listener: GatewayListener,
     on_port: Sequence[GatewayListener],
-    own: tuple[ir.VirtualHost, ...],
+    own: HostTable,
 ) -> tuple[ir.VirtualHost, ...]:
     """GEP-3567: a request whose authority belongs to another HTTPS listener on this port
     (HTTP/2 coalescing reuses a connection whose SNI chose this chain) answers 421, so the
     client retries on a connection of its own."""
-    taken = {domain for host in own for domain in host.domains}
     others = sorted(
         {
             other.hostname
@@ -266,7 +292,7 @@ def _misdirected_hosts(
             if other is not listener
             and other.protocol == "HTTPS"
             and other.hostname
-            and other.hostname not in taken
+            and not own.has_host(other.hostname)
             and other.programmable
         }
     )
@@ -285,45 +311,12 @@ def _oldest_first(attachments: Iterable[Attachment]) -> list[Attachment]:
     return sorted(attachments, key=age)
 
 
-def _virtual_hosts(
-    route_config: str,
-    listeners: Sequence[GatewayListener],
-    on_port: Sequence[GatewayListener],
-    cache: RouteCache,
-) -> tuple[ir.VirtualHost, ...]:
-    by_host: dict[str, list[tuple[tuple[Any, ...], ir.Route]]] = defaultdict(list)
-    for listener in listeners:
-        scheme = _SCHEME[listener.protocol]
-        for attachment in listener.attachments.values():
-            for hostname in attachment.hostnames:
-                if most_specific_listener(on_port, hostname) is not listener:
-                    continue
-                by_host[hostname].extend(cache.routes(attachment.route, listener.port, scheme))
-    return tuple(
-        ir.VirtualHost(
-            name=naming.virtual_host(route_config, hostname),
-            domains=(hostname,),
-            routes=tuple(route for _, route in sorted(by_host[hostname], key=lambda item: item[0])),
-        )
-        for hostname in sorted(by_host)
-    )
-
-
-def _used_clusters(
-    route_configs: Sequence[ir.RouteConfig], listeners: Sequence[ir.Listener]
-) -> set[str]:
+def _used_clusters(tables: Sequence[HostTable], listeners: Sequence[ir.Listener]) -> set[str]:
     used: set[str] = set()
     for listener in listeners:
         for chain in listener.filter_chains:
             if isinstance(chain, ir.TcpFilterChain | ir.UdpFilterChain):
                 used.update(b.cluster for b in chain.backends if b.cluster is not None)
-    for route_config in route_configs:
-        for vhost in route_config.virtual_hosts:
-            for route in vhost.routes:
-                action = route.action
-                if isinstance(action, ir.ForwardAction):
-                    used.update(b.cluster for b in action.backends if b.cluster is not None)
-                    used.update(m.cluster for m in action.mirrors)
-                if route.ext_auth is not None:
-                    used.add(route.ext_auth.cluster)
+    for table in tables:
+        used.update(table.clusters())
     return used

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,10 @@ class ResolvedBackend:
     session: SessionPersistence | None = None
 
 
+# A resolve() call's arguments, or a cluster register() was given.
+BackendEffect = tuple[ReferenceFrom, Any, UpstreamProtocol | None] | Cluster
+
+
 class Backends:
     """Resolves backendRefs and remembers every cluster it made, and every CA bundle those
     clusters trust, by name."""
@@ -49,9 +54,9 @@ class Backends:
         self.ca_bundles: dict[str, CaBundle] = {}
         # Thousands of routes name a few hundred Service ports: resolve each once.
         self._resolved: dict[tuple[Any, ...], ResolvedBackend | BackendProblem] = {}
-        # While a list, every resolve() call is appended to it: incremental translation
-        # replays a memoised route's calls, since resolving registers clusters and bundles.
-        self.trace: list[tuple[ReferenceFrom, Any, UpstreamProtocol | None]] | None = None
+        # While a list, every resolve() and register() call is appended to it: incremental
+        # translation replays a memoised route's effects, since both register clusters.
+        self.trace: list[BackendEffect] | None = None
 
     def resolve(
         self, source: ReferenceFrom, ref: Any, protocol: UpstreamProtocol | None = None
@@ -64,6 +69,20 @@ class Backends:
         if found is None:
             found = self._resolved[key] = self._resolve(source, ref, protocol)
         return found
+
+    def register(self, cluster: Cluster) -> None:
+        """A cluster a route made of others (a session's merged backends), by its name."""
+        if self.trace is not None:
+            self.trace.append(cluster)
+        self.clusters[cluster.name] = cluster
+
+    def replay(self, effects: Iterable[BackendEffect]) -> None:
+        """Do again what a traced translation did: its resolves and registrations."""
+        for effect in effects:
+            if isinstance(effect, Cluster):
+                self.register(effect)
+            else:
+                self.resolve(*effect)
 
     def _resolve(
         self, source: ReferenceFrom, ref: Any, protocol: UpstreamProtocol | None

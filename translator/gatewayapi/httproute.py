@@ -314,6 +314,8 @@ def routes_for_listener(
     origin = f"{translated.kind}/{meta.namespace}/{meta.name}"
     age = meta.creation_timestamp or ""
     out: list[tuple[tuple[Any, ...], ir.Route]] = []
+    # An HTTPRoute and a GRPCRoute may share a namespace and name: the HTTPRoute goes first.
+    kind_rank = 0 if translated.kind == "HTTPRoute" else 1
     for rule in translated.rules:
         action: ir.RouteAction
         if isinstance(rule.action, RedirectTemplate):
@@ -321,7 +323,7 @@ def routes_for_listener(
         else:
             action = rule.action
         for j, (match, rank) in enumerate(rule.matches):
-            key = (*rank, age, meta.namespace, meta.name, rule.index, j)
+            key = (*rank, age, meta.namespace, meta.name, rule.index, j, kind_rank)
             name = naming.http_route_rule(
                 meta.namespace, meta.name, rule.index, j, translated.kind.lower()
             )

@@ -1,13 +1,14 @@
 """Every route kind: attach to listeners, translate rules, and record route statuses.
 
-HTTPRoutes and GRPCRoutes become HTTP rule templates; TLSRoutes, TCPRoutes and UDPRoutes
-become L4 backends. Stream and datagram routes are taken oldest first, so that when a TCP or
-UDP listener can carry only one of them the oldest keeps it.
-
-HTTPRoutes and GRPCRoutes depend on nothing but themselves and the context (see
-translator.memo), so with a memo an unchanged one is replayed: its attachments recorded on
-the same listeners again, its backend lookups made again (they register clusters), its status
-and rules reused as they were."""
+HTTPRoutes and GRPCRoutes become HTTP rule templates. They depend on nothing but themselves
+and the context (every object that is not an HTTP or gRPC route, translator.incremental), so
+what translating one did is kept as a ``RouteEntry``: with the same context it can be done
+again without the work (``replay``: its attachments recorded on the same listeners, its
+backend lookups made again, its status and rules reused as they were) and undone when the
+route goes away (``detach``); translator.gatewayapi.attached keeps the attached routes in
+step with the ResourceSet that way. TLSRoutes, TCPRoutes and UDPRoutes become L4 backends,
+taken oldest first, so that when a TCP or UDP listener can carry only one of them the oldest
+keeps it."""
 
 from __future__ import annotations
 
@@ -16,11 +17,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from translator.gatewayapi.backend import Backends
+from translator.gatewayapi.backend import BackendEffect, Backends
 from translator.gatewayapi.conditions import ConditionType, Reason
 from translator.gatewayapi.gateway import GatewayState
 from translator.gatewayapi.grpcroute import translate_grpc_route
-from translator.gatewayapi.httproute import TranslatedRoute, translate_http_route
+from translator.gatewayapi.hosttable import KeyedRoute
+from translator.gatewayapi.httproute import (
+    TranslatedRoute,
+    routes_for_listener,
+    translate_http_route,
+)
 from translator.gatewayapi.l4route import TranslatedL4Route, translate_l4_route
 from translator.gatewayapi.listener import GatewayListener
 from translator.gatewayapi.parentref import attach_route, record_attachment
@@ -31,58 +37,50 @@ from translator.gatewayapi.status import (
     RouteStatus,
     StatusBuilder,
 )
-from translator.incremental import TranslationMemo
-from translator.memo import IdentityMemo
 from translator.resources import ResourceSet
 
+# How each HTTP route kind's rules are translated.
+HTTP_KINDS: dict[str, Callable[[Any, Backends], TranslatedRoute]] = {
+    "HTTPRoute": translate_http_route,
+    "GRPCRoute": translate_grpc_route,
+}
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True)
 class RouteEntry:
-    """What translating one HTTPRoute or GRPCRoute did, to do again without the work."""
+    """What translating one HTTPRoute or GRPCRoute did, to do again without the work. Only
+    the caches at the end are ever filled in later."""
 
     # (gateway key, index in the gateway's listeners, hostnames served there).
     attachments: tuple[tuple[tuple[str, str], int, tuple[str, ...]], ...]
-    backend_calls: tuple[tuple[Any, Any, Any], ...]
+    backend_effects: tuple[BackendEffect, ...]
     status: RouteStatus | None
     result: TranslatedRoute | None
+    # IR routes with their precedence keys, per (port, scheme) of a listener, once asked for.
+    ir_routes: dict[tuple[int, str], list[KeyedRoute]] = field(default_factory=dict)
+    rendered: dict[str, Any] | None = None
+
+    def routes_for(self, port: int, scheme: str) -> list[KeyedRoute]:
+        found = self.ir_routes.get((port, scheme))
+        if found is None:
+            assert self.result is not None, "only an attached route has IR routes"
+            found = self.ir_routes[(port, scheme)] = routes_for_listener(self.result, port, scheme)
+        return found
+
+    def rendered_status(self) -> dict[str, Any]:
+        """The status as Kubernetes shows it (rendered once: a route's status never changes
+        after its translation)."""
+        assert self.status is not None, "only a route of ours has a status"
+        if self.rendered is None:
+            self.rendered = self.status.render()
+        return self.rendered
 
 
-@dataclass
-class TranslatedRoutes:
-    """By id() of the route object."""
-
-    http: dict[int, TranslatedRoute] = field(default_factory=dict)
-    l4: dict[int, TranslatedL4Route] = field(default_factory=dict)
-
-
-def translate_routes(
-    resources: ResourceSet,
-    states: Mapping[tuple[str, str], GatewayState],
-    namespace_labels: Mapping[str, Mapping[str, str]],
-    backends: Backends,
-    controller_name: str,
-    builders: dict[ObjectId, StatusBuilder],
-    listener_sets: Mapping[tuple[str, str], Sequence[GatewayListener]],
-    memo: TranslationMemo | None = None,
-) -> TranslatedRoutes:
-    context = _Context(states, namespace_labels, backends, controller_name, listener_sets)
-    translated = TranslatedRoutes()
-    entries = memo.routes if memo is not None else IdentityMemo[RouteEntry]()
-    http_kinds: list[tuple[str, Sequence[Any], Callable[[Any, Backends], TranslatedRoute]]] = [
-        ("HTTPRoute", resources.http_routes, translate_http_route),
-        ("GRPCRoute", resources.grpc_routes, translate_grpc_route),
-    ]
-    for kind, http_routes, translate in http_kinds:
-        for route in http_routes:
-            entry = entries.get(route)
-            if entry is None:
-                entry = context.translate_http(route, kind, translate)
-                entries.put(route, entry)
-            else:
-                context.replay(entry, route)
-            if entry.status is not None and entry.result is not None:
-                translated.http[id(route)] = entry.result
-                builders[_object_id(kind, route)] = entry.status
+def translate_l4_routes(
+    resources: ResourceSet, context: RouteContext, builders: dict[ObjectId, StatusBuilder]
+) -> dict[int, TranslatedL4Route]:
+    """TLS, TCP and UDP routes, by id() of the route; their statuses go into ``builders``."""
+    translated: dict[int, TranslatedL4Route] = {}
     for kind, routes in (
         ("TLSRoute", resources.tls_routes),
         ("TCPRoute", resources.tcp_routes),
@@ -92,15 +90,17 @@ def translate_routes(
             parents = context.attach(route, kind)
             if not parents:
                 continue
-            result = translate_l4_route(route, kind, backends)
-            translated.l4[id(route)] = result
+            result = translate_l4_route(route, kind, context.backends)
+            translated[id(route)] = result
             _finish_parents(parents, result.ref_problems, result.rule_problems, True)
-            builders[_object_id(kind, route)] = RouteStatus(route.metadata.generation, parents)
+            builders[object_id(kind, route)] = RouteStatus(route.metadata.generation, parents)
     return translated
 
 
 @dataclass
-class _Context:
+class RouteContext:
+    """The listeners routes attach to and the backends they resolve, for one context."""
+
     states: Mapping[tuple[str, str], GatewayState]
     namespace_labels: Mapping[str, Mapping[str, str]]
     backends: Backends
@@ -131,17 +131,15 @@ class _Context:
             touched,
         )
 
-    def translate_http(
-        self, route: Any, kind: str, translate: Callable[[Any, Backends], TranslatedRoute]
-    ) -> RouteEntry:
+    def translate_http(self, route: Any, kind: str) -> RouteEntry:
         touched: list[GatewayListener] = []
         parents = self.attach(route, kind, touched)
         if not parents:
             return RouteEntry((), (), None, None)
         self.backends.trace = []
         try:
-            result = translate(route, self.backends)
-            calls = tuple(self.backends.trace)
+            result = HTTP_KINDS[kind](route, self.backends)
+            effects = tuple(self.backends.trace)
         finally:
             self.backends.trace = None
         _finish_parents(parents, result.ref_problems, result.rule_problems, bool(result.rules))
@@ -151,16 +149,23 @@ class _Context:
             for listener in once
         )
         status = RouteStatus(route.metadata.generation, parents)
-        return RouteEntry(attachments, calls, status, result)
+        return RouteEntry(attachments, effects, status, result)
 
     def replay(self, entry: RouteEntry, route: Any) -> None:
         for key, index, hostnames in entry.attachments:
             record_attachment(self.states[key].listeners[index], route, hostnames)
-        for call in entry.backend_calls:
-            self.backends.resolve(*call)
+        self.backends.replay(entry.backend_effects)
+
+    def detach(self, entry: RouteEntry, route: Any) -> None:
+        """Undo ``entry``'s attachments (the clusters its backends made stay: only the ones
+        some route uses are ever emitted)."""
+        for key, index, _ in entry.attachments:
+            listener = self.states[key].listeners[index]
+            if listener.attachments.pop(id(route), None) is not None:
+                listener.status.attached_routes -= 1
 
 
-def _object_id(kind: str, route: Any) -> ObjectId:
+def object_id(kind: str, route: Any) -> ObjectId:
     return ObjectId(GATEWAY_GROUP, kind, route.metadata.namespace, route.metadata.name)
 
 

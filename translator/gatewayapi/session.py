@@ -85,17 +85,6 @@ def cookie_path(paths: Sequence[ir.PathMatch]) -> str:
     return "/" + "/".join(part for part in common if part)
 
 
-def session_kinds_of(config: ir.RouteConfig) -> tuple[ir.SessionKind, ...]:
-    """The session kinds a route configuration's routes use, in a stable order."""
-    kinds = {
-        route.action.session.kind
-        for host in config.virtual_hosts
-        for route in host.routes
-        if isinstance(route.action, ir.ForwardAction) and route.action.session is not None
-    }
-    return tuple(sorted(kinds))
-
-
 def sticky_action(action: ir.ForwardAction, backends: Backends, name: str) -> ir.ForwardAction:
     """A session rule's valid backends merged into one cluster ``name`` whose endpoints carry
     the backends' weights: the data plane picks the cluster before the endpoint, so a session
@@ -120,11 +109,13 @@ def sticky_action(action: ir.ForwardAction, backends: Backends, name: str) -> ir
             key = (endpoint.address, endpoint.port, endpoint.hostname)
             shares[key] = shares.get(key, 0) + weight * common // len(cluster.endpoints)
     first = clusters[0][0]
-    backends.clusters[name] = dataclasses.replace(
-        first,
-        name=name,
-        endpoints=tuple(ir.Endpoint(*key, weight) for key, weight in shares.items()),
-        origin=" + ".join(cluster.origin for cluster, _ in clusters),
+    backends.register(
+        dataclasses.replace(
+            first,
+            name=name,
+            endpoints=tuple(ir.Endpoint(*key, weight) for key, weight in shares.items()),
+            origin=" + ".join(cluster.origin for cluster, _ in clusters),
+        )
     )
     merged = ir.WeightedBackend(name, sum(backend.weight for backend in valid))
     invalid = tuple(backend for backend in action.backends if backend.cluster is None)

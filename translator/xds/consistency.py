@@ -28,11 +28,14 @@ def find_inconsistencies(resources: XdsResources) -> list[str]:
     problems: list[str] = []
     for name, listener in resources.listeners.items():
         problems.extend(_listener_problems(name, listener, resources))
-    for name, config in resources.route_configs.items():
-        references = resources.route_references.get(name)
-        if references is None:
-            references = tuple(_route_clusters(config))
-        for route_name, cluster in references:
+    for name in resources.route_configs:
+        known = resources.route_references.get(name)
+        if known is not None and known.clusters <= resources.clusters.keys():
+            continue  # the common case, checked without a loop per route
+        pairs = (
+            known.pairs() if known is not None else _route_clusters(resources.route_configs[name])
+        )
+        for route_name, cluster in pairs:
             if cluster not in resources.clusters:
                 problems.append(
                     f"route configuration {name!r} route {route_name!r} uses cluster "
