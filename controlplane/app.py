@@ -33,9 +33,8 @@ from controlplane.provisioning import (
     XdsServing,
     xds_serving,
 )
-from controlplane.sources.file import FileSource
-from controlplane.sources.inotify import DirectoryWatch
 from controlplane.sources.kube import KubeApi, KubernetesSource, SourceSettings
+from controlplane.sources.polled import PolledDirectory
 from controlplane.statuswriter import StatusWriter
 from controlplane.xds.cache import SnapshotCache
 from controlplane.xds.metrics import XdsMetrics
@@ -65,56 +64,6 @@ class Source(Protocol):
     def resource_set(self) -> ResourceSet: ...
 
     def problems(self) -> list[str]: ...
-
-
-class PolledDirectory:
-    """The file source, polled: a change that lands during a translation is picked up by the
-    next scan. Where inotify works, a change wakes the next scan at once and polling is only a
-    safety net (once a second); elsewhere scans come every ``poll_interval`` at most, and no
-    more often than keeps their cost near 5% of a core: a small directory is checked every few
-    tens of milliseconds, one with thousands of files less often."""
-
-    # Sleep this many times as long as the last scan took, between scans.
-    SCAN_COST_FACTOR = 20.0
-    # With inotify: scan anyway this often, in case an event was lost.
-    WATCHED_POLL_INTERVAL = 1.0
-
-    def __init__(self, directory: Path, poll_interval: float, clock: Callable[[], float]):
-        self.files = FileSource(directory, clock=clock)
-        self.poll_interval = poll_interval
-        self.watch = DirectoryWatch(directory)
-
-    async def start(self) -> None:
-        self.watch.start()
-        await asyncio.get_running_loop().run_in_executor(None, self.files.scan)
-
-    async def stop(self) -> None:
-        self.watch.stop()
-
-    async def changed(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            self.watch.changed.clear()
-            start = time.perf_counter()
-            if await loop.run_in_executor(None, self.files.scan):
-                self.watch.watch_tree()
-                return
-            cost = time.perf_counter() - start
-            pause = max(self.poll_interval, self.SCAN_COST_FACTOR * cost)
-            if self.watch.active:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.watch.changed.wait(), self.WATCHED_POLL_INTERVAL)
-                # A burst of events coalesces into one scan; large directories wait longer
-                # (their scans cost more), never longer than a poll interval.
-                await asyncio.sleep(min(self.poll_interval, self.SCAN_COST_FACTOR * cost))
-            else:
-                await asyncio.sleep(pause)
-
-    def resource_set(self) -> ResourceSet:
-        return self.files.resource_set()
-
-    def problems(self) -> list[str]:
-        return self.files.problems()
 
 
 @dataclass(frozen=True)
@@ -327,7 +276,10 @@ class ControlPlane:
         translated = await asyncio.get_running_loop().run_in_executor(
             None, self.pipeline.translate, resources, options
         )
-        self.pipeline.publish(resources, translated)
+        if self.pipeline.publish_snapshots(resources, translated):
+            # The ADS streams take the new snapshots before thousands of statuses are stamped.
+            await asyncio.sleep(0)
+            self.pipeline.publish_statuses(translated)
         for problem in self.source.problems():
             log.warning("configuration problem", problem=problem)
         if self.status_writer is not None and translated.result is not None:

@@ -135,7 +135,13 @@ class Pipeline:
         return Translated(result, snapshots, "", time.perf_counter() - start)
 
     def publish(self, resources: ResourceSet, translated: Translated) -> None:
-        """The cheap half, on the event loop: swap snapshots into the cache."""
+        """The cheap half, on the event loop: swap snapshots into the cache, then stamp the
+        statuses (the control plane lets the ADS streams run in between)."""
+        if self.publish_snapshots(resources, translated):
+            self.publish_statuses(translated)
+
+    def publish_snapshots(self, resources: ResourceSet, translated: Translated) -> bool:
+        """Swap snapshots into the cache; False when the translation failed."""
         self.metrics.translations += 1
         self.metrics.last_translation_seconds = translated.seconds
         self.metrics.total_translation_seconds += translated.seconds
@@ -146,7 +152,7 @@ class Pipeline:
                 f"translation failed, keeping the last good configuration: {translated.error}"
             ]
             log.error("translation failed", error=translated.error)
-            return
+            return False
         self.resources = resources
         self.problems = [
             f"gateway {gateway} is inconsistent, keeping its last good snapshot: {problem}"
@@ -165,8 +171,14 @@ class Pipeline:
             if gateway not in result.xds:
                 self.cache.remove(gateway)
                 self.metrics.snapshot_sizes.pop(gateway, None)
-        self.statuses = self._stamper.stamp(result.statuses)
         self.ready = True
+        return True
+
+    def publish_statuses(self, translated: Translated) -> None:
+        """Stamp the statuses of a translation whose snapshots were published."""
+        result = translated.result
+        assert result is not None, "a failed translation has no statuses"
+        self.statuses = self._stamper.stamp(result.statuses)
         log.info(
             "translated",
             gateways=len(result.xds),

@@ -23,20 +23,32 @@ class StatusStamper:
         self._clock = clock
         # Per object: the translator's status (unstamped) and what it was stamped into. An
         # equal status keeps its stamped form: most objects are unchanged by most updates, and
-        # copying thousands of statuses would cost more than translating the change.
-        self._last: dict[ObjectId, tuple[Status, Status]] = {}
+        # copying thousands of statuses would cost more than translating the change. The
+        # translator hands over the very same dict for an unchanged object, so only the
+        # others are even compared.
+        self._given: dict[ObjectId, Status] = {}
+        self._stamped: dict[ObjectId, Status] = {}
 
     def stamp(self, statuses: Mapping[ObjectId, Status]) -> dict[ObjectId, Status]:
+        """``statuses`` stamped (in no particular order); callers must not mutate it."""
         now = rfc3339(self._clock())
-        last: dict[ObjectId, tuple[Status, Status]] = {}
-        for key, status in statuses.items():
-            previous = self._last.get(key)
-            if previous is not None and (previous[0] is status or previous[0] == status):
-                last[key] = previous
+        given, stamped = self._given, self._stamped
+        fresh: dict[ObjectId, Status] = {}
+        for key in [key for key, status in statuses.items() if given.get(key) is not status]:
+            status, before = statuses[key], given.get(key)
+            if before is not None and before == status:
+                fresh[key] = stamped[key]
             else:
-                last[key] = (status, _stamp(status, previous[1] if previous else None, now))
-        self._last = last
-        return {key: stamped for key, (_, stamped) in last.items()}
+                fresh[key] = _stamp(status, stamped.get(key), now)
+        # Copies and merges of dicts reuse the keys' hashes; thousands of keys hashed again
+        # (each a tuple of four strings) would cost more than the loop above.
+        result = {**stamped, **fresh}
+        if len(result) != len(statuses):
+            for key in result.keys() - statuses.keys():
+                del result[key]
+        self._given = dict(statuses)
+        self._stamped = result
+        return result
 
 
 def _stamp(status: Status, previous: Status | None, now: str) -> Status:

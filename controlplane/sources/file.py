@@ -1,10 +1,11 @@
 """The file source: a directory of Kubernetes YAML, watched for changes.
 
 Every scan stats the manifest files (recursively) and re-reads only those whose size, mtime
-or inode changed. A file that fails to parse as a whole keeps its last good content; a file
-with some invalid documents keeps, besides its valid objects, the last good version of every
-object it held before (so a typo never deletes a route). Problems are kept per file until the
-file is fixed or removed.
+or inode changed; what they held and hold now updates a ``ResourceIndex``, so publishing the
+next ResourceSet costs what changed, not the whole directory. A file that fails to parse as
+a whole keeps its last good content; a file with some invalid documents keeps, besides its
+valid objects, the last good version of every object it held before (so a typo never
+deletes a route). Problems are kept per file until the file is fixed or removed.
 
 Kubernetes fills ``metadata.generation`` and ``creationTimestamp``; in a directory nobody
 does, so the source does: an object's generation starts at 1 and goes up whenever its spec
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from translator.loader import MANIFEST_SUFFIXES, LoadProblem, load_text
 from translator.model import Resource
+from translator.resource_index import ResourceIndex
 from translator.resources import ResourceSet
 
 ObjectIdentity = tuple[str, str, str]  # kind, namespace, name
@@ -56,38 +58,65 @@ class FileSource:
     files: dict[Path, FileState] = field(default_factory=dict)
     history: dict[ObjectIdentity, ObjectHistory] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self._index = ResourceIndex()
+        # Every object each file defines, by identity; of two files defining one object the
+        # later path wins, as ResourceSet.from_objects over the files in order would have it.
+        self._defined: dict[ObjectIdentity, dict[Path, Resource]] = {}
+
     def scan(self) -> bool:
         """Bring the view up to date with the directory; True if anything changed."""
         seen = dict(self._manifests())
-        changed = False
+        changes: list[tuple[Path, tuple[Resource, ...], tuple[Resource, ...]]] = []
         for path in [p for p in self.files if p not in seen]:
-            del self.files[path]
-            changed = True
+            changes.append((path, self.files.pop(path).objects, ()))
         for path, signature in seen.items():
             state = self.files.get(path)
             if state is not None and state.signature == signature:
                 continue
             self.files[path] = self._read(path, signature, state)
-            changed = True
-        if changed:
-            self._forget_deleted()
-        return changed
+            changes.append((path, state.objects if state else (), self.files[path].objects))
+        gone: list[ObjectIdentity] = []
+        for path, before, after in changes:
+            gone.extend(self._reindex(path, before, after))
+        self._forget_deleted(gone)
+        return bool(changes)
 
     def resource_set(self) -> ResourceSet:
-        return ResourceSet.from_objects(
-            obj for path in sorted(self.files) for obj in self.files[path].objects
-        )
+        return self._index.resource_set()
 
     def problems(self) -> list[str]:
         return [
             str(problem) for path in sorted(self.files) for problem in self.files[path].problems
         ]
 
-    def _forget_deleted(self) -> None:
-        """An object deleted and created again starts over, as in Kubernetes."""
-        present = {_identity(obj) for state in self.files.values() for obj in state.objects}
-        for identity in [i for i in self.history if i not in present]:
-            del self.history[identity]
+    def _reindex(
+        self, path: Path, before: tuple[Resource, ...], after: tuple[Resource, ...]
+    ) -> list[ObjectIdentity]:
+        """Record what ``path`` holds now; the identities no file defines any more."""
+        fresh = {_identity(obj): obj for obj in after}  # a later document wins in a file
+        gone = []
+        for identity, obj in [(_identity(o), o) for o in before if _identity(o) not in fresh]:
+            defined = self._defined.get(identity, {})
+            defined.pop(path, None)
+            if defined:
+                self._index.put(defined[max(defined)])
+            else:
+                self._defined.pop(identity, None)
+                self._index.discard(obj)
+                gone.append(identity)
+        for identity, obj in fresh.items():
+            defined = self._defined.setdefault(identity, {})
+            defined[path] = obj
+            self._index.put(defined[max(defined)])
+        return gone
+
+    def _forget_deleted(self, gone: list[ObjectIdentity]) -> None:
+        """An object deleted and created again starts over, as in Kubernetes (unless it only
+        moved to another file in the same scan)."""
+        for identity in gone:
+            if identity not in self._defined:
+                self.history.pop(identity, None)
 
     def _manifests(self) -> Iterator[tuple[Path, FileSignature]]:
         for root, dirs, names in os.walk(self.directory):

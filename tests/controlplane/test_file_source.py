@@ -1,6 +1,7 @@
 """File source: loading a directory, change detection, last-good content on bad input,
-generation and creationTimestamp bookkeeping. Watching timing is covered by the control-plane
-integration tests."""
+generation and creationTimestamp bookkeeping, which of two files defining an object wins, and
+that a scan republishes only the kinds it changed. Watching timing is covered by the
+control-plane integration tests."""
 
 from __future__ import annotations
 
@@ -166,3 +167,48 @@ def test_recreated_object_starts_over(tmp_path: Path) -> None:
     meta = route(source).metadata
     assert meta.generation == 1
     assert meta.creation_timestamp == "2027-01-15T09:00:00Z"
+
+
+def test_of_two_files_defining_an_object_the_later_wins_and_the_earlier_returns(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path / "a.yaml", ROUTE.format(backend="from-a"))
+    write(tmp_path / "b.yaml", ROUTE.format(backend="from-b"))
+    source = FileSource(tmp_path)
+    source.scan()
+    assert route(source).spec.rules[0].backend_refs[0].name == "from-b"
+    (tmp_path / "b.yaml").unlink()
+    source.scan()
+    assert route(source).spec.rules[0].backend_refs[0].name == "from-a"
+    (tmp_path / "a.yaml").unlink()
+    source.scan()
+    assert source.resource_set().get(HTTPRoute, "default", "web") is None
+
+
+def test_an_object_moved_to_another_file_keeps_its_history(tmp_path: Path) -> None:
+    clock = Clock()
+    write(tmp_path / "a.yaml", ROUTE.format(backend="web"))
+    source = FileSource(tmp_path, clock=clock)
+    source.scan()
+    write(tmp_path / "a.yaml", ROUTE.format(backend="other"))
+    source.scan()
+    before = route(source).metadata
+    clock.now += 60
+    (tmp_path / "a.yaml").replace(tmp_path / "z.yaml")
+    source.scan()
+    after = route(source).metadata
+    assert (after.generation, after.creation_timestamp) == (2, before.creation_timestamp)
+
+
+def test_a_scan_publishes_new_tuples_only_for_the_kinds_it_changed(tmp_path: Path) -> None:
+    write(tmp_path / "svc.yaml", SERVICE)
+    write(tmp_path / "route.yaml", ROUTE.format(backend="web"))
+    source = FileSource(tmp_path)
+    source.scan()
+    first = source.resource_set()
+    assert source.scan() is False and source.resource_set() is first
+    write(tmp_path / "route.yaml", ROUTE.format(backend="other"))
+    source.scan()
+    second = source.resource_set()
+    assert second.services is first.services
+    assert second.http_routes != first.http_routes

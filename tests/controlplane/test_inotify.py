@@ -2,7 +2,8 @@
 
 The safety-net poll is made far longer than the deadlines here, so only inotify can explain
 a change being picked up in time; directories created later are watched after the scan that
-finds them. Leaves what a scan reads to the file-source tests."""
+finds them; a file still open for writing makes the scan wait for quiet, within a bound,
+and one written whole does not. Leaves what a scan reads to the file-source tests."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from controlplane.app import PolledDirectory
 from controlplane.sources.inotify import DirectoryWatch
+from controlplane.sources.polled import PolledDirectory
 
 ROUTE = """\
 apiVersion: gateway.networking.k8s.io/v1
@@ -89,5 +90,53 @@ async def test_the_watch_fires_on_a_write_and_on_a_rename(tmp_path: Path) -> Non
         watch.changed.clear()
         (tmp_path / ".a.tmp").replace(tmp_path / "a.yaml")
         await asyncio.wait_for(watch.changed.wait(), timeout=5)
+    finally:
+        watch.stop()
+
+
+async def test_a_burst_is_waited_out_but_never_past_the_limit(
+    polled: PolledDirectory,
+) -> None:
+    """The settle wait ends soon after the last event, and at its limit while events keep
+    coming (a writer that never stops must not starve the scan)."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    await polled._quiet(5.0)
+    assert loop.time() - start < 1.0
+
+    async def keep_poking() -> None:
+        # An event on every turn of the loop: never a quiet moment (bounded at 5 s).
+        deadline = loop.time() + 5
+        while loop.time() < deadline:
+            polled.watch.changed.set()
+            await asyncio.sleep(0)
+
+    poking = asyncio.ensure_future(keep_poking())
+    try:
+        start = loop.time()
+        await polled._quiet(0.1)
+        took = loop.time() - start
+    finally:
+        poking.cancel()
+    assert 0.1 <= took < 1.0
+
+
+async def test_a_file_open_for_writing_is_unsettled_until_closed(tmp_path: Path) -> None:
+    watch = DirectoryWatch(tmp_path)
+    watch.start()
+    try:
+        (tmp_path / ".b.tmp").write_text("whole")  # written and closed, then renamed in
+        (tmp_path / ".b.tmp").replace(tmp_path / "b.yaml")
+        await asyncio.wait_for(watch.changed.wait(), timeout=5)
+        assert watch.settled
+        with open(tmp_path / "c.yaml", "w") as half_written:
+            half_written.write("kind: ")
+            half_written.flush()
+            watch.changed.clear()
+            await asyncio.wait_for(watch.changed.wait(), timeout=5)
+            assert not watch.settled
+            watch.changed.clear()
+        await asyncio.wait_for(watch.changed.wait(), timeout=5)
+        assert watch.settled
     finally:
         watch.stop()

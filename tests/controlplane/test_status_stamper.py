@@ -1,5 +1,6 @@
 """lastTransitionTime: set when a condition first appears or changes status, kept otherwise,
-for Gateway, listener and route-parent conditions."""
+for Gateway, listener and route-parent conditions; an unchanged status keeps its stamped form,
+and an object that goes away and returns is stamped anew."""
 
 from __future__ import annotations
 
@@ -48,3 +49,19 @@ def test_times_change_only_on_transition() -> None:
     original = status("True", "True")
     stamper.stamp({KEY: original})
     assert "lastTransitionTime" not in original["conditions"][0]  # type: ignore[index]
+
+
+def test_unchanged_statuses_keep_their_stamped_form_and_a_returning_object_starts_over() -> None:
+    now = [1_800_000_000.0]
+    stamper = StatusStamper(lambda: now[0])
+    other = ObjectId("gateway.networking.k8s.io", "HTTPRoute", "default", "web")
+    given = {KEY: status("True", "True"), other: status("True", "True")}
+    first = stamper.stamp(given)
+    now[0] += 10
+    again = stamper.stamp({KEY: given[KEY], other: status("True", "True")})  # same, equal
+    assert again[KEY] is first[KEY] and again[other] is first[other]
+    assert list(stamper.stamp({other: given[other]})) == [other]
+    now[0] += 10
+    back = stamper.stamp({other: given[other], KEY: given[KEY]})
+    assert back.keys() == {other, KEY}
+    assert times(back) != times(first)
