@@ -50,18 +50,18 @@ _RETRY_ON = frozenset(
 
 
 def compile_route_configuration(config: Any) -> RouteTable:
+    """See also dataplane.config.route_patch, which compiles a serialized one by the bytes
+    that changed."""
     where = f"RouteConfiguration {config.name!r}"
-    check_fields(config, where=where, skip=_VIRTUAL_HOSTS)
-    config_request = _level(config, "RouteConfiguration", is_request=True)
-    config_response = _level(config, "RouteConfiguration", is_request=False)
+    config_request, config_response = config_header_ops(config, where)
     vhosts: list[tuple[tuple[str, ...], VirtualHostTable]] = []
-    previous = _COMPILED.get(config.name, _Compiled())
-    compiled = _Compiled()
+    previous = _COMPILED.get(config.name, CompiledRoutes())
+    compiled = CompiledRoutes()
     for vhost in config.virtual_hosts:
         key = (vhost.SerializeToString(deterministic=True), config_request, config_response)
         entry = previous.hosts.get(key) or compiled.hosts.get(key)
         if entry is None:
-            table = _compile_virtual_host(
+            table = compile_virtual_host(
                 vhost, config_request, config_response, where, previous, compiled
             )
             entry = (tuple(vhost.domains), table)
@@ -71,13 +71,23 @@ def compile_route_configuration(config: Any) -> RouteTable:
     return build_route_table(config.name, vhosts)
 
 
-def _compile_virtual_host(
+def config_header_ops(config: Any, where: str) -> tuple[HeaderOps, HeaderOps]:
+    """Check a RouteConfiguration's own fields (not its virtual hosts); its request and
+    response header operations."""
+    check_fields(config, where=where, skip=_VIRTUAL_HOSTS)
+    return (
+        _level(config, "RouteConfiguration", is_request=True),
+        _level(config, "RouteConfiguration", is_request=False),
+    )
+
+
+def compile_virtual_host(
     vhost: Any,
     config_request: HeaderOps,
     config_response: HeaderOps,
     where: str,
-    previous: _Compiled,
-    compiled: _Compiled,
+    previous: CompiledRoutes,
+    compiled: CompiledRoutes,
 ) -> VirtualHostTable:
     vhost_where = f"{where}, virtual host {vhost.name!r}"
     check_fields(vhost, where=vhost_where, skip=_ROUTES)
@@ -104,16 +114,16 @@ _VIRTUAL_HOSTS = frozenset({"virtual_hosts"})
 _ROUTES = frozenset({"routes"})
 
 
-_CompiledHost = tuple[tuple[str, ...], VirtualHostTable]
+CompiledHost = tuple[tuple[str, ...], VirtualHostTable]
 
 
-class _Compiled:
+class CompiledRoutes:
     """Compiled virtual hosts and routes of one RouteConfiguration's latest table, by their
     serialized proto and the header operations around them."""
 
     def __init__(self) -> None:
         # (its domains, its table) by the host's serialized proto and the header operations.
-        self.hosts: dict[tuple[bytes, HeaderOps, HeaderOps], _CompiledHost] = {}
+        self.hosts: dict[tuple[bytes, HeaderOps, HeaderOps], CompiledHost] = {}
         self.routes: dict[tuple[bytes, HeaderOps, HeaderOps], RouteEntry] = {}
 
 
@@ -121,7 +131,7 @@ class _Compiled:
 # (and checking) only those, in the parent and in every worker, is what keeps propagation
 # time flat as routes grow: at 3,000 virtual hosts, checking and compiling everything again
 # cost 0.3 s. A virtual host or route is a pure function of its key.
-_COMPILED: dict[str, _Compiled] = {}
+_COMPILED: dict[str, CompiledRoutes] = {}
 
 
 def _level(message: Any, path: str, *, is_request: bool) -> HeaderOps:

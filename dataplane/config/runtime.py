@@ -14,6 +14,7 @@ from typing import Any
 from dataplane.config.cluster import ClusterConfig, compile_cluster
 from dataplane.config.listener import ListenerConfig, compile_listener
 from dataplane.config.route import compile_route_configuration
+from dataplane.config.route_patch import compile_encoded_route_configuration
 from dataplane.config.route_table import RouteTable, build_route_table
 from dataplane.config.support import check_fields
 from dataplane.config.tls_context import CertificateConfig
@@ -28,7 +29,8 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 class XdsResources:
     """Resources by name, as received: Listener, RouteConfiguration, Cluster,
     ClusterLoadAssignment (keyed by EDS name: ``service_name`` or the cluster's name) and
-    Secret protos."""
+    Secret protos. A RouteConfiguration may also be given serialized (bytes): it is then
+    compiled by what changed since the last one of its name (dataplane.config.route_patch)."""
 
     listeners: Mapping[str, Any] = field(default_factory=dict)
     route_configs: Mapping[str, Any] = field(default_factory=dict)
@@ -69,7 +71,7 @@ def compile_config(
     names): for the worker pool's parent, which serves no traffic and whose workers compile,
     check and NACK route configurations themselves. Compiling thousands of routes once more
     there only delayed every update and held a second copy in memory."""
-    route_compiler = compile_route_configuration if with_routes else _uncompiled
+    route_compiler = _compiled_routes if with_routes else _uncompiled
     certificates: dict[str, CertificateConfig] = {}
     trust_bundles: dict[str, bytes] = {}
     for name, secret in resources.secrets.items():
@@ -80,26 +82,27 @@ def compile_config(
             certificates[name] = _certificate(name, secret)
     clusters = {
         name: resolve_upstream_tls(
-            compile_cluster(cluster, resources.load_assignments.get(_eds_name(cluster))),
+            _cluster(name, cluster, resources.load_assignments.get(_eds_name(cluster))),
             certificates,
             trust_bundles,
         )
         for name, cluster in resources.clusters.items()
     }
     route_tables = {
-        name: route_compiler(config) for name, config in resources.route_configs.items()
+        name: route_compiler(name, config) for name, config in resources.route_configs.items()
     }
     listeners: dict[str, ListenerConfig] = {}
     warming: list[str] = []
     for name, proto in resources.listeners.items():
-        listener, inline_routes = compile_listener(proto)
+        listener, inline_routes = _listener(name, proto)
         for route_name, inline in inline_routes.items():
-            route_tables[route_name] = route_compiler(inline)
+            route_tables[route_name] = route_compiler(route_name, inline)
         if _has_every_reference(listener, route_tables, certificates, trust_bundles):
             listeners[name] = listener
         else:
             warming.append(name)
     _check_unique_addresses(listeners.values())
+    _forget_all_but(resources)
     return RuntimeConfig(
         version=version,
         listeners=MappingProxyType(listeners),
@@ -113,8 +116,47 @@ def compile_config(
     )
 
 
-def _uncompiled(config: Any) -> RouteTable:
-    return build_route_table(str(config.name), [])
+# The latest compiled listener and cluster of each name, with the messages they came from: an
+# update usually changes routes alone, and checking and compiling the same listeners and
+# clusters again cost more than the routes' change. Compared by identity: the xDS client and
+# the workers keep an unchanged resource the very same message (held here, so its id stays).
+_LISTENERS: dict[str, tuple[Any, tuple[ListenerConfig, dict[str, Any]]]] = {}
+_CLUSTERS: dict[str, tuple[Any, Any, ClusterConfig]] = {}
+
+
+def _listener(name: str, proto: Any) -> tuple[ListenerConfig, dict[str, Any]]:
+    cached = _LISTENERS.get(name)
+    if cached is not None and cached[0] is proto:
+        return cached[1]
+    compiled = compile_listener(proto)
+    _LISTENERS[name] = (proto, compiled)
+    return compiled
+
+
+def _cluster(name: str, proto: Any, assignment: Any | None) -> ClusterConfig:
+    cached = _CLUSTERS.get(name)
+    if cached is not None and cached[0] is proto and cached[1] is assignment:
+        return cached[2]
+    compiled = compile_cluster(proto, assignment)
+    _CLUSTERS[name] = (proto, assignment, compiled)
+    return compiled
+
+
+def _forget_all_but(resources: XdsResources) -> None:
+    for name in [n for n in _LISTENERS if n not in resources.listeners]:
+        del _LISTENERS[name]
+    for name in [n for n in _CLUSTERS if n not in resources.clusters]:
+        del _CLUSTERS[name]
+
+
+def _compiled_routes(name: str, config: Any) -> RouteTable:
+    if isinstance(config, bytes):
+        return compile_encoded_route_configuration(name, config)
+    return compile_route_configuration(config)
+
+
+def _uncompiled(name: str, config: Any) -> RouteTable:
+    return build_route_table(name, [])
 
 
 def _eds_name(cluster: Any) -> str:

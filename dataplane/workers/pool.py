@@ -4,7 +4,8 @@ restart the ones that die, gather their counters, drain them on shutdown.
 ``WorkerPool`` is a ``ConfigSink``: ``apply`` returns once every live worker has applied the
 update (so the xDS client ACKs only then) and raises ``ConfigRejected`` with the first
 worker's reason when one could not. A worker that does not answer within ``apply_timeout``
-is killed and replaced; a replacement gets the current config as its first frame.
+is killed and replaced; a replacement gets the current config as its first frame, and every
+worker then only what each update changes (dataplane.workers.channel).
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ from dataclasses import dataclass, field
 import structlog
 
 from dataplane.errors import ConfigRejected
-from dataplane.workers.channel import Kind, decode_json, encode_config, json_frame, read_frame
+from dataplane.workers.channel import (
+    Kind,
+    decode_json,
+    encode_changes,
+    encode_config,
+    json_frame,
+    read_frame,
+)
 from dataplane.workers.counters import CounterTotals, Snapshot
 from dataplane.xdsclient.backoff import Backoff
 from dataplane.xdsclient.sink import ConfigUpdate
@@ -82,7 +90,9 @@ class WorkerPool:
         self.restarts = 0
         self.totals = CounterTotals()
         self._sequence = 0
-        self._current: bytes | None = None
+        # The latest update, as every worker holds it once it answered (a new worker gets it
+        # whole; running ones get what each update changes).
+        self._current: ConfigUpdate | None = None
         self._stopping = False
         self._supervisors: list[asyncio.Task[None]] = []
 
@@ -116,8 +126,13 @@ class WorkerPool:
     async def apply(self, update: ConfigUpdate) -> None:
         self._sequence += 1
         sequence = self._sequence
-        data = encode_config(sequence, update.version, update.resources)
-        self._current = data
+        if self._current is None:
+            data = encode_config(sequence, update.version, update.resources)
+        else:
+            data = encode_changes(
+                sequence, update.version, update.resources, self._current.resources
+            )
+        self._current = update
         loop = asyncio.get_running_loop()
         waiting: dict[asyncio.Future[str | None], WorkerProcess] = {}
         for worker in list(self.workers.values()):
@@ -217,7 +232,8 @@ class WorkerPool:
         self.workers[index] = worker
         log.info("worker started", worker=index, pid=process.pid)
         if self._current is not None:
-            worker.send(self._current)
+            current = self._current
+            worker.send(encode_config(self._sequence, current.version, current.resources))
         if self._stopping:
             worker.send(json_frame(Kind.DRAIN, {"seconds": 0.0}))
         return worker

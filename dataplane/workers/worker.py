@@ -2,8 +2,10 @@
 
 It runs a ``Proxy`` on its own event loop (uvloop when installed), binds its own listener
 sockets with SO_REUSEPORT so every worker accepts on the same ports, and obeys its parent over
-the channel: a CONFIG frame is compiled and applied, then answered APPLIED or FAILED; DRAIN
-stops accepting, lets in-flight exchanges finish (bounded) and exits. Counters go to the
+the channel: a CONFIG frame (the whole config, or what changed since the last one) is
+compiled and applied, then answered APPLIED or FAILED; a frame it cannot take in makes it
+exit, to be replaced by a worker that gets the whole config; DRAIN stops accepting, lets
+in-flight exchanges finish (bounded) and exits. Counters go to the
 parent every ``--stats-interval`` seconds. SIGTERM drains too; SIGINT is left to the parent,
 which drains the whole pool. End of the channel means the parent is gone: exit at once.
 """
@@ -28,6 +30,7 @@ from dataplane.listener import bind_socket
 from dataplane.proxy import Proxy
 from dataplane.ratelimit import set_worker_share
 from dataplane.workers.channel import (
+    Held,
     Kind,
     decode_config,
     decode_json,
@@ -60,6 +63,8 @@ class Worker:
         )
         self.drain_seconds: float | None = None
         self.drain_requested = asyncio.Event()
+        # The resources the parent sent so far (changes frames build on them).
+        self.held: Held | None = None
 
     async def run(self) -> int:
         self.writer.write(json_frame(Kind.HELLO, {"index": self.index, "pid": os.getpid()}))
@@ -95,25 +100,32 @@ class Worker:
                 return
             kind, payload = received
             if kind == Kind.CONFIG:
-                await self._apply(payload)
+                if not await self._apply(payload):
+                    return  # exits: the pool starts a replacement with the whole config
             elif kind == Kind.DRAIN:
                 self.request_drain(float(decode_json(payload).get("seconds", 0.0)))
                 return
 
-    async def _apply(self, payload: bytes) -> None:
-        sequence = 0
+    async def _apply(self, payload: bytes) -> bool:
+        """False when the frame could not be taken in: what this worker holds is then no
+        longer what the parent's next changes build on."""
         try:
             shipped = decode_config(payload)
-            sequence = shipped.sequence
-            config = compile_config(shipped.resources, shipped.version)
+            self.held, resources = shipped.apply(self.held)
+        except Exception:
+            log.exception("a config frame could not be read", worker=self.index)
+            return False
+        sequence = shipped.sequence
+        try:
+            config = compile_config(resources, shipped.version)
             await self.proxy.apply(config)
         except (ConfigRejected, ListenerBindError) as error:
             self._fail(sequence, str(error))
-            return
+            return True
         except Exception as error:  # a bug must cost a NACK, not the worker
             log.exception("applying a config raised", worker=self.index, sequence=sequence)
             self._fail(sequence, f"{type(error).__name__}: {error}")
-            return
+            return True
         self._send(
             json_frame(
                 Kind.APPLIED,
@@ -124,6 +136,7 @@ class Worker:
                 },
             )
         )
+        return True
 
     def _fail(self, sequence: int, error: str) -> None:
         log.error("config failed", worker=self.index, sequence=sequence, error=error)

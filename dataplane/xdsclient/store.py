@@ -11,18 +11,32 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from dataplane.xdsclient.resource_types import decode
+
 _EMPTY: Mapping[str, StoredResource] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
 class StoredResource:
     name: str
-    message: Any
+    # The message; None while it has not been read (see ``message``).
+    parsed: Any
     serialized: bytes
     # Delta: the resource's own version; state of the world: the response's version_info.
     version: str
     # Wall-clock time it arrived (config dumps show it as last_updated).
     received_at: float
+    # Set when ``parsed`` is None: the type to parse ``serialized`` as.
+    type_url: str = ""
+
+    @property
+    def message(self) -> Any:
+        """Route configurations are parsed only when read: the parent of a worker pool only
+        forwards them, and one with thousands of hosts takes milliseconds to parse. Raises
+        ``ResourceUndecodable`` when the bytes do not parse."""
+        if self.parsed is None:
+            object.__setattr__(self, "parsed", decode(self.type_url, self.serialized))
+        return self.parsed
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,13 +48,17 @@ class Selection:
         return resources
 
     def xds_resources(self) -> XdsResources:
+        """Route configurations stay serialized: the compiler takes them by what changed."""
+
         def messages(type_url: str, named: Named) -> dict[str, object]:
             return {name: res.message for name, res in named.items()}
 
         applied = self.applied()
         return XdsResources(
             listeners=messages(LISTENER, applied[LISTENER]),
-            route_configs=messages(ROUTE_CONFIGURATION, applied[ROUTE_CONFIGURATION]),
+            route_configs={
+                name: res.serialized for name, res in applied[ROUTE_CONFIGURATION].items()
+            },
             clusters=messages(CLUSTER, applied[CLUSTER]),
             load_assignments=messages(CLUSTER_LOAD_ASSIGNMENT, applied[CLUSTER_LOAD_ASSIGNMENT]),
             secrets=messages(SECRET, applied[SECRET]),

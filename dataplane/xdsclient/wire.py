@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from dataplane.xdsclient.errors import DuplicateResourceName
-from dataplane.xdsclient.resource_types import decode, resource_name
+from dataplane.xdsclient.resource_types import ROUTE_CONFIGURATION, decode, resource_name
 from dataplane.xdsclient.store import StoredResource
 
 # grpc's INVALID_ARGUMENT, the code a NACK's error_detail carries.
@@ -77,10 +77,14 @@ def stored_resource(
     type_url: str, name: str, serialized: bytes, version: str, received_at: float, seen: set[str]
 ) -> StoredResource:
     """Decode one resource of a response (either flavour); a name already in ``seen`` (the
-    same response) is refused, as Envoy refuses it."""
-    message = decode(type_url, serialized)
-    name = name or resource_name(type_url, message)
+    same response) is refused, as Envoy refuses it. A named route configuration is left
+    serialized until read (``StoredResource.message``)."""
+    if name and type_url == ROUTE_CONFIGURATION:
+        message = None
+    else:
+        message = decode(type_url, serialized)
+        name = name or resource_name(type_url, message)
     if name in seen:
         raise DuplicateResourceName(f"{name!r} appears twice in one response")
     seen.add(name)
-    return StoredResource(name, message, serialized, version, received_at)
+    return StoredResource(name, message, serialized, version, received_at, type_url)

@@ -1,9 +1,10 @@
 """The worker pool with real worker processes on loopback: two workers both apply a config
 and both serve (SO_REUSEPORT spreads connections), and their counters add up; a worker killed
 with SIGKILL is restarted, gets the current config at once, serves again, and the totals do
-not go backwards; a config a worker cannot run (its port is taken) is reported as the
-apply's error; ``stop`` drains: an in-flight slow request completes, new connections are
-refused, every worker exits.
+not go backwards; a changed route configuration (sent as a change) reaches every worker; a
+config a worker cannot run (its port is taken) is reported as the apply's error; ``stop``
+drains: an in-flight slow request completes, new connections are refused, every worker
+exits.
 
 Leaves out the xDS client (test_xdsclient_*) and the ``agw proxy`` process as a whole
 (test_proxy_controlplane.py).
@@ -42,10 +43,13 @@ LISTEN_HOST = "127.0.27.1"
 BACKEND_HOST = "127.0.27.2"
 
 
-def update(port: int, backend: EchoBackend, version: str = "1") -> ConfigUpdate:
+def update(
+    port: int, backend: EchoBackend, version: str = "1", domains: tuple[str, ...] = ("*",)
+) -> ConfigUpdate:
+    hosts = [r.vhost(f"v-{domain}", [domain], r.to_cluster("web")) for domain in domains]
     protos: dict[str, dict[str, Any]] = {
         LISTENER: {"l": r.listener("l", LISTEN_HOST, port, "rc")},
-        ROUTE_CONFIGURATION: {"rc": r.route_config("rc", r.vhost("v", ["*"], r.to_cluster("web")))},
+        ROUTE_CONFIGURATION: {"rc": r.route_config("rc", *hosts)},
         CLUSTER: {"web": r.cluster("web")},
         CLUSTER_LOAD_ASSIGNMENT: {"web": r.load_assignment("web", (backend.host, backend.port))},
         SECRET: {},
@@ -89,6 +93,10 @@ async def running_pool(count: int) -> AsyncIterator[WorkerPool]:
 
 async def status_of(port: int, headers: dict[str, str] | None = None) -> int:
     return (await fetch(LISTEN_HOST, port, get("/", headers=headers), timeout=10)).status
+
+
+async def host_status(port: int, host: str) -> int:
+    return (await fetch(LISTEN_HOST, port, get("/", host=host), timeout=10)).status
 
 
 def total_requests(pool: WorkerPool) -> int:
@@ -139,6 +147,19 @@ async def test_killed_worker_is_restarted_with_the_current_config(backend: EchoB
         assert total_requests(pool) >= 10, "totals never go backwards"
         for _ in range(20):
             assert await status_of(port) == 200
+
+
+async def test_every_worker_takes_a_changed_route_configuration(backend: EchoBackend) -> None:
+    port = free_port(LISTEN_HOST)
+    hosts = tuple(f"h{i}.example" for i in range(100))
+    async with running_pool(2) as pool:
+        await pool.apply(update(port, backend, "1", hosts))
+        await pool.apply(update(port, backend, "2", (*hosts[:50], "new.example", *hosts[51:])))
+        assert {w.applied_version for w in pool.workers.values()} == {"2"}
+        for _ in range(20):  # new connections: SO_REUSEPORT spreads them over both workers
+            assert await host_status(port, "new.example") == 200
+            assert await host_status(port, "h50.example") == 404
+            assert await host_status(port, "h99.example") == 200
 
 
 async def test_config_a_worker_cannot_run_is_the_apply_error(backend: EchoBackend) -> None:
