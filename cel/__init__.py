@@ -8,7 +8,6 @@ and the proxy (to evaluate them per request), so it imports neither.
 from cel.activation import (
     KNOWN_VARIABLES,
     Activation,
-    BackendFacts,
     PeerFacts,
     RequestFacts,
     ResponseFacts,
@@ -28,7 +27,6 @@ from cel.values import UInt, Value
 __all__ = [
     "KNOWN_VARIABLES",
     "Activation",
-    "BackendFacts",
     "CompileError",
     "EvaluationError",
     "ExplicitFailure",

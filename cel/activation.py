@@ -90,20 +90,6 @@ class PeerFacts(Protocol):
         ...
 
 
-class BackendFacts(Protocol):
-    """Where the request is sent: agentgateway's ``backend`` (``type`` is "service",
-    "static", ... and ``protocol`` "http", "tcp", ...)."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def type(self) -> str: ...
-
-    @property
-    def protocol(self) -> str: ...
-
-
 class _Absent:
     __slots__ = ()
 
@@ -241,6 +227,9 @@ class PeerView(View):
 
 
 class BackendView(View):
+    """``backend``: where the request is sent, as agentgateway names it (facts with ``name``,
+    ``type`` such as "service", and ``protocol`` such as "http")."""
+
     __slots__ = ()
     GETTERS: ClassVar[dict[str, Getter]] = {
         "name": lambda facts: facts.name,
@@ -270,7 +259,6 @@ class Activation:
         response: ResponseFacts | None = None,
         source: PeerFacts | None = None,
         destination: PeerFacts | None = None,
-        backend: BackendFacts | None = None,
         **claims: Mapping[str, Value] | None,
     ) -> None:
         raw: dict[str, object] = {}
@@ -282,8 +270,6 @@ class Activation:
             raw["source"] = source
         if destination is not None:
             raw["destination"] = destination
-        if backend is not None:
-            raw["backend"] = backend
         for name, value in claims.items():
             if name not in KNOWN_VARIABLES:
                 raise TypeError(f"unknown CEL variable {name!r}")

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from cel import Activation, ResponseFacts, Value
-from dataplane.cel.facts import ConnectionEnd, HeadFacts
+from dataplane.cel.facts import request_facts
 from dataplane.config.cluster import BackendIdentity
 
 if TYPE_CHECKING:
@@ -34,11 +34,7 @@ def exchange_variables(
     authentication is over)."""
     # Built as a dict rather than through keyword arguments: this runs several times per
     # request, and the keyword path measured twice as slow.
-    raw: dict[str, object] = {"request": HeadFacts(exchange.head, exchange.protocol_name)}
-    conn = exchange.conn
-    if conn is not None:
-        raw["source"] = ConnectionEnd(conn, local=False)
-        raw["destination"] = ConnectionEnd(conn, local=True)
+    raw = request_facts(exchange.head, exchange.protocol_name, exchange.conn)
     if response is not None:
         raw["response"] = response
     backend = chosen_backend(exchange)

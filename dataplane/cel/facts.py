@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
-from cel import Activation, BackendFacts, ResponseFacts, Value
+from cel import Activation, ResponseFacts, Value
 from dataplane.request import RequestHead
 
 
@@ -182,23 +182,26 @@ def _distinguished_name(rdns: Iterable[Iterable[tuple[str, str]]]) -> str:
     return ",".join(reversed(parts))
 
 
+def request_facts(head: RequestHead, protocol: str, conn: Connection | None) -> dict[str, object]:
+    """``request``, and ``source`` and ``destination`` when the connection is known: the
+    variables every expression of a request sees (``Activation.of`` takes the dict)."""
+    raw: dict[str, object] = {"request": HeadFacts(head, protocol)}
+    if conn is not None:
+        raw["source"] = ConnectionEnd(conn, local=False)
+        raw["destination"] = ConnectionEnd(conn, local=True)
+    return raw
+
+
 def request_variables(
     head: RequestHead,
     protocol: str,
     conn: Connection | None,
     *,
     response: ResponseFacts | None = None,
-    backend: BackendFacts | None = None,
-    **claims: Mapping[str, Value] | None,
 ) -> Activation:
-    """What CEL sees of a request: ``request``, and ``source`` and ``destination`` when its
-    connection is known; ``response``, ``backend`` and the claim-like variables (``jwt``...)
-    as given."""
-    return Activation(
-        HeadFacts(head, protocol),
-        response=response,
-        source=ConnectionEnd(conn, local=False) if conn is not None else None,
-        destination=ConnectionEnd(conn, local=True) if conn is not None else None,
-        backend=backend,
-        **claims,
-    )
+    """What CEL sees of a request alone (``dataplane.cel.exchange`` adds what an exchange
+    gathered): ``request_facts``, and ``response`` when given."""
+    raw = request_facts(head, protocol, conn)
+    if response is not None:
+        raw["response"] = response
+    return Activation.of(raw)
